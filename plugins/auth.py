@@ -1,0 +1,18 @@
+"""Radicale auth plugin: logins are the CRM users, checked against the store."""
+
+from __future__ import annotations
+
+from radicale import auth, config
+
+from plugins.settings import database_url
+from server import caldav
+from server.services import open_store
+
+
+class Auth(auth.BaseAuth):
+    def __init__(self, configuration: config.Configuration) -> None:
+        super().__init__(configuration)
+        self._engine = open_store(database_url(configuration))
+
+    def _login(self, login: str, password: str) -> str:
+        return login if caldav.authenticate(self._engine, login, password) else ""

@@ -1,0 +1,34 @@
+"""Radicale rights plugin.
+
+A user reads and writes the items of their own calendars, and reads the
+bookings of every resource. Nobody creates, deletes or overwrites collections
+(the CRM owns them), and nobody sees other users' calendars for now.
+"""
+
+from __future__ import annotations
+
+from radicale import config, pathutils, rights
+
+from plugins.settings import database_url
+from server import caldav
+from server.services import open_store
+
+
+class Rights(rights.BaseRights):
+    def __init__(self, configuration: config.Configuration) -> None:
+        super().__init__(configuration)
+        self._engine = open_store(database_url(configuration))
+
+    def authorization(self, user: str, user_groups: set[str], path: str) -> str:
+        if not user:
+            return ""
+        parts = pathutils.strip_path(path).split("/") if pathutils.strip_path(path) else []
+        if not parts:
+            return "R"
+        if parts[0] == user:
+            if len(parts) == 1:
+                return "R"
+            return "rw" if len(parts) == 2 and parts[1] in caldav.USER_COLLECTIONS else ""
+        if len(parts) <= 2 and caldav.principal_kind(self._engine, parts[0]) == "resource":
+            return "R" if len(parts) == 1 else ("r" if parts[1] == caldav.BOOKINGS else "")
+        return ""

@@ -1,0 +1,257 @@
+"""Radicale storage plugin over the follow-up store.
+
+Paths: ``/`` (root), ``/<login>/`` (a user's or resource's principal),
+``/<user>/meetings/`` and ``/<user>/tasks/``, ``/<resource>/bookings/``.
+
+Locking goes through the database, so several server processes can share one
+PostgreSQL database: the write lock is one transaction for the whole request
+(SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: a transaction-scoped advisory lock
+on the principal, which serializes If-Match checks with the writes they
+guard). Read requests take no lock: each read is its own short transaction,
+and everything Radicale needs after the lock is released is loaded up front.
+"""
+
+from __future__ import annotations
+
+import errno
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, TypeVar
+from xml.etree import ElementTree as ET
+
+from radicale import config, pathutils, storage
+from radicale import item as radicale_item
+from radicale.item import filter as radicale_filter
+from radicale.log import logger
+from sqlalchemy import text
+
+import mapping
+from plugins.settings import database_url
+from server import caldav, requestlog
+from server.caldav import CollectionView, ObjectView, PrincipalView
+from server.services import open_store
+from store.domain import Source
+from store.errors import Conflict, NotFound, UidConflict
+from store.uow import UnitOfWork
+
+T = TypeVar("T")
+_local = threading.local()
+ROOT_LAST_MODIFIED = "Thu, 01 Jan 2026 00:00:00 GMT"
+
+
+def _refused(message: str) -> ValueError:
+    """A ValueError Radicale answers with 403 (it maps EPERM to Forbidden)."""
+    return ValueError(f"[Errno {errno.EPERM}] {message}")
+
+
+class Collection(storage.BaseCollection):
+    """The root, a principal, or a calendar, as a snapshot taken at discover time."""
+
+    def __init__(self, store: Storage, path: str, principal: PrincipalView | None = None,
+                 view: CollectionView | None = None) -> None:
+        self._storage = store
+        self._path = path
+        self._principal = principal
+        self._view = view
+        self._items: dict[str, radicale_item.Item] | None = None
+        if view is not None and view.items is not None:
+            self._items = {o.href: self._item(o) for o in view.items}
+
+    # -- what it is ---------------------------------------------------------------
+    @property
+    def path(self) -> str:
+        return self._path
+
+    @property
+    def etag(self) -> str:
+        if self._view is not None:
+            return self._view.ctag
+        return '"{}"'.format(self._path.replace("/", "-"))
+
+    @property
+    def last_modified(self) -> str:
+        return self._view.last_modified if self._view is not None else ROOT_LAST_MODIFIED
+
+    def get_meta(self, key: str | None = None) -> Any:
+        props: Mapping[str, str] = self._view.props if self._view is not None else {}
+        if key is None:
+            return dict(props)
+        return props.get(key)
+
+    def set_meta(self, props: Mapping[str, str]) -> None:
+        if self._view is None:
+            raise _refused(f"/{self._path}/ has no properties to change")
+        self._storage.write(lambda uow, user: caldav.set_props(
+            uow, self._view.principal, self._view.name, user, dict(props)))  # type: ignore[union-attr]
+
+    # -- members ------------------------------------------------------------------
+    def _item(self, o: ObjectView) -> radicale_item.Item:
+        return radicale_item.Item(
+            collection_path=self._path, collection=self, href=o.href, last_modified=o.last_modified, text=o.text,
+            etag=o.etag, uid=o.uid, name="VCALENDAR", component_name=o.component, time_range=(o.start_ts, o.end_ts))
+
+    def get_all(self) -> Iterable[radicale_item.Item]:
+        if self._view is None:
+            return []
+        if self._items is None:
+            self._items = {o.href: self._item(o) for o in caldav.objects(self._storage.engine, self._view.id)}
+        return list(self._items.values())
+
+    def get_multi(self, hrefs: Iterable[str]) -> Iterable[tuple[str, radicale_item.Item | None]]:
+        hrefs = list(hrefs)
+        if self._view is None:
+            return [(h, None) for h in hrefs]
+        if self._items is not None:
+            return [(h, self._items.get(h)) for h in hrefs]
+        found = {o.href: self._item(o) for o in caldav.objects(self._storage.engine, self._view.id, hrefs)}
+        return [(h, found.get(h)) for h in hrefs]
+
+    def get_filtered(self, filters: Iterable[ET.Element]) -> Iterable[tuple[radicale_item.Item, bool]]:
+        """calendar-query from the time-range index. ``filters_matched`` is True
+        only where the index answers the filter exactly; widened ranges
+        (recurrences, dates, floating times) are re-checked by Radicale."""
+        if self._view is None:
+            return
+        tag, start, end, simple = radicale_filter.simplify_prefilters(filters, "VCALENDAR")
+        for o in caldav.in_range(self._storage.engine, self._view.id, tag, start, end):
+            exact = simple and o.exact and o.component == "VEVENT" and (start <= o.start_ts or o.end_ts <= end)
+            yield self._item(o), exact
+
+    def has_uid(self, uid: str) -> bool:
+        return self._view is not None and caldav.has_uid(self._storage.engine, self._view.id, uid)
+
+    def sync(self, old_token: str = "") -> tuple[str, Iterable[str]]:
+        if self._view is None:
+            raise ValueError("only calendars have a sync token")
+        return caldav.sync(self._storage.engine, self._view.id, old_token)
+
+    # -- writes -------------------------------------------------------------------
+    def upload(self, href: str, item: radicale_item.Item) -> tuple[radicale_item.Item, radicale_item.Item | None]:
+        if self._view is None:
+            raise _refused(f"/{self._path}/ is not a calendar")
+        view = self._view
+        old = self._items.get(href) if self._items is not None else None
+        sent = item.serialize()
+        stored, _replaced = self._storage.write(
+            lambda uow, user: caldav.put(uow, view.principal, view.name, href, sent, user))
+        body = requestlog.state().body
+        sent_text = body.decode("utf-8", "replace") if body is not None else sent
+        requestlog.state().rewritten = _normal(stored.text) != _normal(sent_text)
+        return self._item(stored), old
+
+    def delete(self, href: str | None = None) -> None:
+        if href is None or self._view is None:
+            raise _refused("calendars are created and removed by the CRM, not by clients")
+        view = self._view
+        self._storage.write(lambda uow, user: caldav.delete(uow, view.principal, view.name, href, user))
+
+
+class Storage(storage.BaseStorage):
+    _supports_unicode = True
+
+    def __init__(self, configuration: config.Configuration) -> None:
+        super().__init__(configuration)
+        self.engine = open_store(database_url(configuration))
+
+    # -- locking: one transaction per write request ------------------------------------
+    @contextmanager
+    def acquire_lock(self, mode: str, user: str = "", *args: Any, **kwargs: Any) -> Iterator[None]:
+        if mode != "w":
+            yield
+            return
+        with UnitOfWork(self.engine, actor=user or "anonymous", source=Source.CLIENT, write=True) as uow:
+            if self.engine.dialect.name == "postgresql":
+                principal = pathutils.strip_path(str(kwargs.get("path") or user or "/")).split("/")[0]
+                uow.session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                                    {"key": "followups:" + principal})
+            _local.uow, _local.user, _local.failed = uow, user, False
+            try:
+                yield
+                if not _local.failed:
+                    uow.commit()
+            finally:
+                _local.uow = _local.user = None
+
+    def write(self, operation: Callable[[UnitOfWork, str], T]) -> T:
+        """Run a write in the request's transaction; on any error roll the whole
+        request back (Radicale turns some errors into answers without
+        re-raising them, and a failed request must change nothing)."""
+        uow: UnitOfWork | None = getattr(_local, "uow", None)
+        if uow is None:
+            raise RuntimeError("a write outside acquire_lock('w')")
+        try:
+            return operation(uow, _local.user)
+        except BaseException as exc:
+            _local.failed = True
+            uow.session.rollback()
+            logger.info("write refused: %s", exc)
+            requestlog.state().error = (_precondition(exc), str(exc))
+            raise _translate(exc) from exc
+
+    # -- discovery ---------------------------------------------------------------------
+    def discover(self, path: str, depth: str = "0",
+                 child_context_manager: Callable[[str, str | None], Any] | None = None,
+                 user_groups: set[str] = set()) -> Iterator[Any]:  # noqa: B006 (Radicale's signature)
+        sane = pathutils.strip_path(path)
+        parts = sane.split("/") if sane else []
+        if not parts:
+            yield Collection(self, "")
+            return
+        if len(parts) == 1:
+            principal = caldav.principal(self.engine, parts[0], with_collections=depth != "0")
+            if principal is None:
+                return
+            yield Collection(self, sane, principal=principal)
+            for view in principal.collections:
+                yield Collection(self, f"{sane}/{view.name}", principal=principal, view=view)
+            return
+        view = caldav.collection(self.engine, parts[0], parts[1], with_items=len(parts) == 2 and depth != "0")
+        if view is None:
+            return
+        coll = Collection(self, f"{parts[0]}/{parts[1]}", view=view)
+        if len(parts) == 2:
+            yield coll
+            yield from coll.get_all() if depth != "0" else ()
+        elif len(parts) == 3:
+            found = dict(coll.get_multi([parts[2]])).get(parts[2])
+            if found is not None:
+                yield found
+
+    def create_collection(self, href: str, items: Iterable[radicale_item.Item] | None = None,
+                          props: Mapping[str, str] | None = None) -> Any:
+        raise _refused("calendars are created by the CRM, not by clients")
+
+    def move(self, item: radicale_item.Item, to_collection: storage.BaseCollection, to_href: str) -> None:
+        assert item.collection is not None and item.href is not None
+        src = item.collection.path.split("/")
+        dst = to_collection.path.split("/")
+        if len(src) != 2 or len(dst) != 2:
+            raise _refused("only calendar objects move")
+        self.write(lambda uow, user: caldav.move(uow, (src[0], src[1], item.href),  # type: ignore[arg-type]
+                                                 (dst[0], dst[1], to_href), user))
+
+    def verify(self) -> bool:
+        return True
+
+
+def _normal(text: str) -> str:
+    return text.replace("\r\n", "\n").strip()
+
+
+def _precondition(exc: BaseException) -> str:
+    if isinstance(exc, mapping.UnsupportedComponent):
+        return "supported-calendar-component"
+    if isinstance(exc, UidConflict):
+        return "no-uid-conflict"
+    return "text"
+
+
+def _translate(exc: BaseException) -> BaseException:
+    """Our errors as Radicale understands them: ValueError -> 400, a ValueError
+    naming EPERM -> 403, anything else -> 500."""
+    if isinstance(exc, (caldav.Forbidden, mapping.UnsupportedComponent)):
+        return _refused(str(exc))
+    if isinstance(exc, (ValueError, NotFound, Conflict)):
+        return ValueError(str(exc))
+    return exc

@@ -1,0 +1,1 @@
+"""Application services, the calendar projection, CLI, configuration and WSGI app."""

@@ -1,0 +1,339 @@
+"""The CalDAV side's application service: what the Radicale plugins call.
+
+Reads return plain snapshots (no live database objects), because Radicale
+builds its XML after it has released the storage lock. Writes run inside the
+caller's unit of work, so one HTTP request is one transaction. Nothing here
+imports Radicale; ``plugins/`` translates these errors into HTTP answers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
+
+from sqlalchemy import Engine, select
+
+import mapping
+from server import projection
+from server.directory import DbDirectory
+from server.projection import BOOKINGS, MEETINGS, TASKS, Target
+from store.domain import Followup, PartStat, User
+from store.errors import NotFound, StoreError, UidConflict
+from store.orm import CollectionRow, ObjectRow, ResourceRow, UserRow
+from store.uow import UnitOfWork
+
+TOKEN_PREFIX = "urn:x-followup-caldav:sync:"
+USER_COLLECTIONS = (MEETINGS, TASKS)
+__all__ = ["BOOKINGS", "USER_COLLECTIONS"]
+PROTECTED_PROPS = ("tag", "C:supported-calendar-component-set")
+
+
+class Forbidden(StoreError):
+    """A write the collection does not take (read-only, or not the user's)."""
+
+
+@dataclass(frozen=True)
+class ObjectView:
+    href: str
+    uid: str
+    etag: str
+    text: str
+    component: str
+    start_ts: int
+    end_ts: int
+    exact: bool
+    last_modified: str
+
+
+@dataclass
+class CollectionView:
+    id: int
+    principal: str
+    name: str
+    component: str
+    rev: int
+    props: dict[str, str]
+    last_modified: str
+    token: str
+    ctag: str
+    items: list[ObjectView] | None = None
+
+
+@dataclass
+class PrincipalView:
+    login: str
+    kind: str
+    name: str
+    email: str | None
+    collections: list[CollectionView] = field(default_factory=list)
+
+
+def http_date(value: datetime) -> str:
+    return format_datetime(value.replace(tzinfo=UTC), usegmt=True)
+
+
+def _object(row: ObjectRow) -> ObjectView:
+    return ObjectView(row.href, row.uid, row.etag, row.text, row.component, row.start_ts, row.end_ts, row.exact,
+                      http_date(row.modified_at))
+
+
+def _collection(uow: UnitOfWork, row: CollectionRow) -> CollectionView:
+    instance = projection.instance_id(uow)
+    return CollectionView(
+        id=row.id, principal=row.principal, name=row.name, component=row.component, rev=row.rev,
+        props=json.loads(row.props), last_modified=http_date(row.modified_at),
+        token=f"{TOKEN_PREFIX}{instance}:{row.id}:{row.rev}", ctag=f'"{instance}-{row.id}-{row.rev}"')
+
+
+# -- reads -------------------------------------------------------------------------
+
+
+def principal(engine: Engine, login: str, with_collections: bool = False) -> PrincipalView | None:
+    with UnitOfWork(engine, write=False) as uow:
+        user = uow.session.scalar(select(UserRow).where(UserRow.login == login))
+        if user is not None:
+            view = PrincipalView(login, "user", user.name, user.email)
+        else:
+            res = uow.session.scalar(select(ResourceRow).where(ResourceRow.login == login))
+            if res is None:
+                return None
+            view = PrincipalView(login, "resource", res.name, res.email)
+        if with_collections:
+            rows = uow.session.scalars(select(CollectionRow).where(CollectionRow.principal == login)
+                                       .order_by(CollectionRow.id))
+            view.collections = [_collection(uow, r) for r in rows]
+        return view
+
+
+def _collection_row(uow: UnitOfWork, login: str, name: str) -> CollectionRow | None:
+    return uow.session.scalar(select(CollectionRow).where(CollectionRow.principal == login,
+                                                          CollectionRow.name == name))
+
+
+def collection(engine: Engine, login: str, name: str, with_items: bool = False) -> CollectionView | None:
+    with UnitOfWork(engine, write=False) as uow:
+        row = _collection_row(uow, login, name)
+        if row is None:
+            return None
+        view = _collection(uow, row)
+        if with_items:
+            view.items = [_object(r) for r in uow.session.scalars(
+                select(ObjectRow).where(ObjectRow.collection_id == row.id).order_by(ObjectRow.href))]
+        return view
+
+
+def objects(engine: Engine, collection_id: int, hrefs: Iterable[str] | None = None) -> list[ObjectView]:
+    with UnitOfWork(engine, write=False) as uow:
+        stmt = select(ObjectRow).where(ObjectRow.collection_id == collection_id)
+        if hrefs is not None:
+            wanted = list(dict.fromkeys(hrefs))
+            found: list[ObjectView] = []
+            for first in range(0, len(wanted), 500):
+                found += [_object(r) for r in uow.session.scalars(
+                    stmt.where(ObjectRow.href.in_(wanted[first:first + 500])))]
+            return found
+        return [_object(r) for r in uow.session.scalars(stmt.order_by(ObjectRow.href))]
+
+
+def in_range(engine: Engine, collection_id: int, component: str | None, start: int, end: int) -> list[ObjectView]:
+    """Objects whose indexed range overlaps [start, end) (RFC 4791 9.9)."""
+    with UnitOfWork(engine, write=False) as uow:
+        stmt = select(ObjectRow).where(ObjectRow.collection_id == collection_id,
+                                       ObjectRow.start_ts < end, ObjectRow.end_ts > start)
+        if component:
+            stmt = stmt.where(ObjectRow.component == component)
+        return [_object(r) for r in uow.session.scalars(stmt.order_by(ObjectRow.href))]
+
+
+def has_uid(engine: Engine, collection_id: int, uid: str) -> bool:
+    with UnitOfWork(engine, write=False) as uow:
+        return uow.session.scalar(select(ObjectRow.id).where(ObjectRow.collection_id == collection_id,
+                                                             ObjectRow.uid == uid)) is not None
+
+
+def sync(engine: Engine, collection_id: int, old_token: str) -> tuple[str, list[str]]:
+    """The current token and the hrefs changed since ``old_token`` (RFC 6578).
+
+    An empty token lists every member and no removed ones (RFC 6578 3.4).
+    A token of another store, another collection or from the future is
+    refused with ValueError, which Radicale answers with
+    403 DAV:valid-sync-token.
+    """
+    with UnitOfWork(engine, write=False) as uow:
+        row = uow.session.get(CollectionRow, collection_id)
+        if row is None:
+            raise NotFound("the collection is gone")
+        view = _collection(uow, row)
+        if not old_token:
+            hrefs = list(uow.session.scalars(select(ObjectRow.href).where(ObjectRow.collection_id == row.id)))
+            return view.token, sorted(hrefs)
+        prefix = view.token.rsplit(":", 1)[0] + ":"
+        rev_text = old_token[len(prefix):] if old_token.startswith(prefix) else ""
+        if not rev_text.isdigit() or int(rev_text) > row.rev:
+            raise ValueError(f"sync token {old_token!r} is not one of this collection")
+        return view.token, projection.changed_since(uow, row.id, int(rev_text))
+
+
+def principal_kind(engine: Engine, login: str) -> str | None:
+    """"user", "resource" or None."""
+    with UnitOfWork(engine, write=False) as uow:
+        if uow.session.scalar(select(UserRow.id).where(UserRow.login == login)) is not None:
+            return "user"
+        if uow.session.scalar(select(ResourceRow.id).where(ResourceRow.login == login)) is not None:
+            return "resource"
+    return None
+
+
+_VERIFIED: dict[tuple[str, str], tuple[str, float]] = {}
+_SALT = secrets.token_bytes(16)
+VERIFIED_SECONDS = 300.0
+
+
+def authenticate(engine: Engine, login: str, password: str) -> bool:
+    """Check a login against the stored scrypt hash.
+
+    CalDAV clients send Basic credentials with every request, and a scrypt
+    costs tens of milliseconds, so a success is remembered for five minutes,
+    keyed by a salted digest of the password and the stored hash (a changed
+    password invalidates it at once)."""
+    from server.services import check_password
+
+    with UnitOfWork(engine, write=False) as uow:
+        stored = uow.session.scalar(select(UserRow.password_hash).where(UserRow.login == login))
+    if not stored:
+        return False
+    key = (login, hashlib.sha256(_SALT + password.encode() + b"\0" + stored.encode()).hexdigest())
+    now = time.monotonic()
+    hit = _VERIFIED.get(key)
+    if hit is not None and hit[1] > now:
+        return True
+    if not check_password(stored, password):
+        return False
+    if len(_VERIFIED) > 10_000:
+        _VERIFIED.clear()
+    _VERIFIED[key] = (stored, now + VERIFIED_SECONDS)
+    return True
+
+
+# -- writes (inside the request's unit of work) -----------------------------------------
+
+
+def _writable(uow: UnitOfWork, login: str, name: str, user: str) -> tuple[CollectionRow, User]:
+    row = _collection_row(uow, login, name)
+    if row is None:
+        raise NotFound(f"no collection /{login}/{name}/")
+    if row.name == BOOKINGS:
+        raise Forbidden(f"/{login}/{name}/ is read-only: bookings follow the meetings that book the resource")
+    if login != user:
+        raise Forbidden(f"/{login}/{name}/ belongs to another user")
+    return row, uow.users.by_login(login)
+
+
+def set_props(uow: UnitOfWork, login: str, name: str, user: str, props: dict[str, str]) -> None:
+    """PROPPATCH: display name, colour, order and other dead properties; the
+    collection's type and component set stay the CRM's."""
+    row = _collection_row(uow, login, name)
+    if row is None:
+        raise NotFound(f"no collection /{login}/{name}/")
+    if login != user:
+        raise Forbidden(f"/{login}/{name}/ belongs to another user")
+    current = json.loads(row.props)
+    merged = {k: v for k, v in props.items() if k not in PROTECTED_PROPS}
+    merged.update({k: current[k] for k in PROTECTED_PROPS if k in current})
+    row.props = json.dumps(merged, sort_keys=True)
+    projection.bump(uow, row.id)
+
+
+def _object_row(uow: UnitOfWork, collection_id: int, href: str) -> ObjectRow | None:
+    return uow.session.scalar(select(ObjectRow).where(ObjectRow.collection_id == collection_id,
+                                                      ObjectRow.href == href))
+
+
+def put(uow: UnitOfWork, login: str, name: str, href: str, data: str, user: str) -> tuple[ObjectView, bool]:
+    """Create or replace the object at ``href``. Returns the stored object and
+    whether it replaced one."""
+    coll, owner = _writable(uow, login, name, user)
+    cal = mapping.parse_calendar(data)
+    mapping.check_component(cal, coll.component)
+    uid = mapping.uid_of(cal)
+    d = DbDirectory(uow)
+    row = _object_row(uow, coll.id, href)
+    if row is not None:
+        before = uow.followups.get(row.followup_id)
+        if before.owner_id != owner.id:
+            f = invitee_reply(uow, before, cal, owner)
+        else:
+            f = mapping.to_followup(cal, owner, d, existing=before)
+            f.id, f.owner_id = before.id, before.owner_id
+        uow.followups.update(f)
+    else:
+        clash = uow.session.scalar(select(ObjectRow.href).where(ObjectRow.collection_id == coll.id,
+                                                                ObjectRow.uid == uid))
+        if clash is not None:
+            raise UidConflict(uid, clash)
+        f = mapping.to_followup(cal, owner, d)
+        f.owner_id = owner.id  # type: ignore[assignment]
+        uow.followups.add(f)
+    rows = projection.project(uow, d, f, hrefs={Target(login, name): href})
+    stored = rows.get(Target(login, name))
+    if stored is None:
+        raise UidConflict(uid)
+    return _object(stored), row is not None
+
+
+def invitee_reply(uow: UnitOfWork, before: Followup, cal: object, invitee: User) -> Followup:
+    """Apply an invitee's PUT of their copy: only their own PARTSTAT changes
+    (the mapping spec); everything else stays the organizer's."""
+    parsed = mapping.to_followup(cal, uow.users.get(before.owner_id), DbDirectory(uow), existing=before)  # type: ignore[arg-type]
+    f = before.copy()
+    for p in f.participants:
+        if p.user_id == invitee.id:
+            for q in parsed.participants:
+                if q.user_id == invitee.id:
+                    p.partstat = q.partstat
+    return f
+
+
+def delete(uow: UnitOfWork, login: str, name: str, href: str, user: str) -> None:
+    """DELETE by the owner deletes the follow-up and every copy; by an invitee,
+    it declines (PARTSTAT=DECLINED) and drops the meeting from their calendar."""
+    coll, owner = _writable(uow, login, name, user)
+    row = _object_row(uow, coll.id, href)
+    if row is None:
+        raise NotFound(f"no object {href} in /{login}/{name}/")
+    f = uow.followups.get(row.followup_id)
+    if f.owner_id == owner.id:
+        projection.unproject(uow, f.id)  # type: ignore[arg-type]
+        uow.followups.delete(f.id)  # type: ignore[arg-type]
+        return
+    for p in f.participants:
+        if p.user_id == owner.id:
+            p.partstat = PartStat.DECLINED
+    uow.followups.update(f)
+    projection.project(uow, DbDirectory(uow), f)
+
+
+def move(uow: UnitOfWork, src: tuple[str, str, str], dst: tuple[str, str, str], user: str) -> None:
+    """MOVE within one user's calendars: the href changes (and the kind must
+    fit the target's component set); the follow-up stays the same."""
+    src_coll, owner = _writable(uow, src[0], src[1], user)
+    dst_coll, _ = _writable(uow, dst[0], dst[1], user)
+    row = _object_row(uow, src_coll.id, src[2])
+    if row is None:
+        raise NotFound(f"no object {src[2]} in /{src[0]}/{src[1]}/")
+    if row.component != dst_coll.component:
+        raise mapping.UnsupportedComponent(
+            f"/{dst[0]}/{dst[1]}/ holds {dst_coll.component} only, not {row.component}", component=row.component)
+    if src_coll.id != dst_coll.id:
+        raise Forbidden("a follow-up moves between calendars by changing its kind in the CRM")
+    target = _object_row(uow, dst_coll.id, dst[2])
+    if target is not None and target.id != row.id:
+        raise UidConflict(target.uid, target.href)
+    if target is None:
+        projection.rename(uow, row, dst[2])

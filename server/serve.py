@@ -1,0 +1,80 @@
+"""``followups serve``: the CalDAV server on a real HTTP socket."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import socketserver
+import sys
+import wsgiref.simple_server
+from typing import Any
+
+from server import config
+from server.app import make_app
+from store import db
+
+log = logging.getLogger("followups.serve")
+
+
+class _Server(socketserver.ThreadingMixIn, wsgiref.simple_server.WSGIServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _Handler(wsgiref.simple_server.WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s " + format, self.address_string(), *args)
+
+
+def make_server(settings: config.Settings) -> wsgiref.simple_server.WSGIServer:
+    """A threaded HTTP server for the app, bound but not yet serving (port 0
+    picks a free port: read it from ``server.server_address``)."""
+    from server.services import open_store
+
+    open_store(settings.database or None)
+    app = make_app(settings)
+    server = wsgiref.simple_server.make_server(settings.host, settings.port, app, _Server, _Handler)  # type: ignore[arg-type]
+    return server
+
+
+def serve(args: argparse.Namespace, database_url: str | None = None) -> int:
+    settings = config.load(getattr(args, "config", None) or config.default_config_path(), {
+        "database": database_url, "host": getattr(args, "host", None), "port": getattr(args, "port", None),
+    })
+    url = db.normalize_url(settings.database or db.default_url())
+    settings = config.Settings(**{**settings.__dict__, "database": url})
+    demo_users: list[tuple[str, str]] = []
+    if getattr(args, "demo", False):
+        demo_users = _ensure_demo(url)
+    server = make_server(settings)
+    host, port = server.server_address[:2]
+    base = f"http://{host}:{port}/"
+    print(f"followup-caldav serving {url}", file=sys.stderr)
+    print(f"CalDAV URL: {base}", flush=True)
+    for login, password in demo_users[:1]:
+        print(f"Demo login: {login}  password: {password}  (other demo users: "
+              f"{', '.join(u for u, _ in demo_users[1:])}, same password)", flush=True)
+    print("Press Ctrl+C to stop.", file=sys.stderr, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def _ensure_demo(url: str) -> list[tuple[str, str]]:
+    """Load the demo data into an empty store; leave a used store alone."""
+    from server.demo import DEMO_PASSWORD, load_demo
+    from server.services import open_store
+    from store.uow import UnitOfWork
+
+    engine = open_store(url)
+    with UnitOfWork(engine, write=False) as uow:
+        users = [u.login for u in uow.users.list()]
+    if users:
+        print(f"the store already has users ({', '.join(users[:4])}...): demo data not loaded", file=sys.stderr)
+        return [(u, DEMO_PASSWORD) for u in users]
+    info = load_demo(engine)
+    return list(info.users)

@@ -1,0 +1,1 @@
+"""The CRM's follow-up store: domain model and persistence."""

@@ -1,0 +1,134 @@
+"""Engines and schema migrations.
+
+One code path for SQLite (the default, zero setup) and PostgreSQL. Engines
+are created on first use, cached per URL for the life of the process (never
+at import time), and shared by every unit of work in it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+
+from store.errors import StoreError
+
+ENV_VAR = "FOLLOWUPS_DATABASE"
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
+
+
+def default_url() -> str:
+    """``$FOLLOWUPS_DATABASE``, else a SQLite file in the user's data folder."""
+    url = os.environ.get(ENV_VAR)
+    if url:
+        return url
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return f"sqlite:///{base / 'followup-caldav' / 'followups.db'}"
+
+
+def normalize_url(url: str) -> str:
+    """Accept the URLs people type: a bare path means SQLite; ``postgresql://``
+    and ``postgres://`` use psycopg 3."""
+    if "://" not in url:
+        return f"sqlite:///{Path(url).expanduser().resolve()}"
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def get_engine(url: str | None = None) -> Engine:
+    """The process-wide engine for ``url`` (default: :func:`default_url`)."""
+    url = normalize_url(url or default_url())
+    engine = _engines.get(url)
+    if engine is not None:
+        return engine
+    with _lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = _create(url)
+            _engines[url] = engine
+    return engine
+
+
+def dispose_all() -> None:
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+def _create(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        _sqlite_transactions(engine)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        return create_engine(url, pool_size=5, max_overflow=10, pool_pre_ping=True)
+    raise StoreError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite:///PATH or postgresql://...")
+
+
+def _sqlite_transactions(engine: Engine) -> None:
+    """Real transactions on SQLite: WAL for concurrent readers, foreign keys,
+    and ``BEGIN IMMEDIATE`` for writers so two writers queue on the database
+    lock instead of failing when a read lock is upgraded."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        write = conn.get_execution_options().get("followups_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def alembic_config(engine: Engine) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def migrate(url: str | None = None) -> Engine:
+    """Create or upgrade the schema to the newest migration. Never drops data."""
+    from alembic import command
+
+    engine = get_engine(url)
+    command.upgrade(alembic_config(engine), "head")
+    return engine
+
+
+def schema_current(engine: Engine) -> bool:
+    """True when the database is at the newest migration."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return False
+        return MigrationContext.configure(conn).get_current_revision() == head

@@ -1,0 +1,486 @@
+"""The CRM's follow-up domain: plain data classes and their invariants.
+
+Nothing here knows about SQL, iCalendar or HTTP. Every rule that must hold for
+a follow-up, whoever writes it (the CLI, a calendar client, an integration),
+is enforced here, so callers cannot forget it.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from store.errors import InvalidFollowup
+
+Moment = datetime | date
+"""A point in time as the CRM keeps it: an aware datetime (zoned), a naive
+datetime (floating: the same wall-clock time everywhere) or a date (all day)."""
+
+
+class Kind(enum.StrEnum):
+    MEETING = "meeting"
+    TODO = "todo"
+    CALL = "call"
+
+
+class PartStat(enum.StrEnum):
+    """Invitation statuses, iCalendar's PARTSTAT values (RFC 5545 3.2.12)."""
+
+    NEEDS_ACTION = "NEEDS-ACTION"
+    ACCEPTED = "ACCEPTED"
+    TENTATIVE = "TENTATIVE"
+    DECLINED = "DECLINED"
+    DELEGATED = "DELEGATED"
+
+
+class ResourceKind(enum.StrEnum):
+    ROOM = "room"
+    EQUIPMENT = "equipment"
+
+
+class FieldType(enum.StrEnum):
+    TEXT = "text"
+    NUMBER = "number"
+    DATE = "date"
+    YESNO = "yesno"
+    LIST = "list"
+
+
+class Source(enum.StrEnum):
+    """Which side made a change: recorded in the change log."""
+
+    CRM = "crm"
+    CLIENT = "client"
+
+
+DEFAULT_MEETING_MINUTES = 60
+DEFAULT_CALL_MINUTES = 15
+
+
+def zone(name: str) -> ZoneInfo:
+    """The IANA zone called ``name``, or InvalidFollowup naming it."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidFollowup(f"unknown time zone {name!r}: use an IANA name such as Europe/Oslo") from exc
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def new_uid() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass
+class User:
+    """A CRM associate; also a CalDAV principal."""
+
+    login: str
+    name: str
+    email: str
+    tz: str = "UTC"
+    meeting_minutes: int = DEFAULT_MEETING_MINUTES
+    call_minutes: int = DEFAULT_CALL_MINUTES
+    password_hash: str | None = None
+    id: int | None = None
+
+    def validate(self) -> None:
+        if not self.login or "/" in self.login or self.login.strip() != self.login:
+            raise InvalidFollowup(f"invalid login {self.login!r}: no slashes or surrounding spaces")
+        if "@" not in self.email:
+            raise InvalidFollowup(f"invalid e-mail address {self.email!r}")
+        zone(self.tz)
+        if self.meeting_minutes <= 0 or self.call_minutes <= 0:
+            raise InvalidFollowup("default durations must be positive minutes")
+
+
+@dataclass
+class Resource:
+    """A room or location (CUTYPE=ROOM) or a piece of equipment (CUTYPE=RESOURCE)."""
+
+    login: str
+    name: str
+    kind: ResourceKind = ResourceKind.ROOM
+    email: str | None = None
+    id: int | None = None
+
+    def validate(self) -> None:
+        if not self.login or "/" in self.login:
+            raise InvalidFollowup(f"invalid resource login {self.login!r}")
+
+
+@dataclass
+class Company:
+    name: str
+    id: int | None = None
+
+
+@dataclass
+class Person:
+    name: str
+    company_id: int | None = None
+    email: str | None = None
+    phone: str | None = None
+    id: int | None = None
+
+
+@dataclass
+class Sale:
+    name: str
+    company_id: int | None = None
+    id: int | None = None
+
+
+@dataclass
+class Project:
+    name: str
+    id: int | None = None
+
+
+@dataclass
+class FollowupType:
+    """An activity type; each belongs to exactly one kind."""
+
+    name: str
+    kind: Kind
+    busy: bool = True
+    id: int | None = None
+
+
+SEED_TYPES: tuple[FollowupType, ...] = (
+    FollowupType("Meeting (external)", Kind.MEETING, busy=True),
+    FollowupType("Meeting (internal)", Kind.MEETING, busy=True),
+    FollowupType("Own time", Kind.MEETING, busy=True),
+    FollowupType("To-do", Kind.TODO, busy=False),
+    FollowupType("Phone call (outgoing)", Kind.CALL, busy=True),
+    FollowupType("Phone call (incoming)", Kind.CALL, busy=True),
+)
+
+
+@dataclass
+class FieldDef:
+    """A custom field ("More" tab) that an administrator defined."""
+
+    name: str
+    type: FieldType = FieldType.TEXT
+    choices: list[str] = field(default_factory=list)
+    id: int | None = None
+
+    def validate(self) -> None:
+        if not self.name.strip():
+            raise InvalidFollowup("a custom field needs a name")
+        if self.type is FieldType.LIST and not self.choices:
+            raise InvalidFollowup(f"list field {self.name!r} needs at least one value")
+
+    def normalize(self, value: Any) -> str:
+        """The canonical text of ``value`` for this field, or InvalidFollowup."""
+        text = str(value).strip() if not isinstance(value, bool) else ("yes" if value else "no")
+        if self.type is FieldType.TEXT:
+            return text
+        if self.type is FieldType.NUMBER:
+            try:
+                number = Decimal(text)
+            except InvalidOperation:
+                raise InvalidFollowup(f"field {self.name!r} takes a number, not {text!r}") from None
+            if not number.is_finite():
+                raise InvalidFollowup(f"field {self.name!r} takes a finite number, not {text!r}")
+            return format(number.normalize(), "f") if number == number.to_integral() else str(number)
+        if self.type is FieldType.DATE:
+            try:
+                return date.fromisoformat(text).isoformat()
+            except ValueError:
+                raise InvalidFollowup(f"field {self.name!r} takes a date (YYYY-MM-DD), not {text!r}") from None
+        if self.type is FieldType.YESNO:
+            lowered = text.lower()
+            if lowered in {"yes", "y", "true", "1", "ja"}:
+                return "yes"
+            if lowered in {"no", "n", "false", "0", "nei", "nej"}:
+                return "no"
+            raise InvalidFollowup(f"field {self.name!r} takes yes or no, not {text!r}")
+        for choice in self.choices:
+            if choice.casefold() == text.casefold():
+                return choice
+        raise InvalidFollowup(f"field {self.name!r} takes one of {', '.join(self.choices)}; not {text!r}")
+
+
+@dataclass
+class Participant:
+    """Someone invited: a CRM user, a contact person, or an external address."""
+
+    email: str | None = None
+    name: str | None = None
+    user_id: int | None = None
+    person_id: int | None = None
+    partstat: PartStat = PartStat.NEEDS_ACTION
+
+    def key(self) -> str:
+        if self.user_id is not None:
+            return f"user/{self.user_id}"
+        if self.person_id is not None:
+            return f"person/{self.person_id}"
+        return f"addr/{(self.email or '').casefold()}"
+
+
+@dataclass
+class Recurrence:
+    """RFC 5545 recurrence: a rule (RRULE value text), extra and excluded dates."""
+
+    rule: str | None = None
+    rdates: list[Moment] = field(default_factory=list)
+    exdates: list[Moment] = field(default_factory=list)
+
+    def is_empty(self) -> bool:
+        return not (self.rule or self.rdates)
+
+
+@dataclass
+class Occurrence:
+    """A changed occurrence of a recurring follow-up (a RECURRENCE-ID override)."""
+
+    recurrence_id: Moment
+    start: Moment | None = None
+    end: Moment | None = None
+    title: str | None = None
+    agenda: str | None = None
+    location: str | None = None
+    cancelled: bool = False
+
+
+@dataclass
+class Followup:
+    """A meeting, to-do or phone call.
+
+    Times: ``start``/``end`` place a follow-up in the diary; ``deadline`` is
+    when a to-do or planned call is due. All are aware datetimes, naive
+    (floating) datetimes or dates (all day; ``end`` exclusive, as iCalendar).
+    """
+
+    owner_id: int
+    kind: Kind
+    title: str
+    type_id: int
+    uid: str = field(default_factory=new_uid)
+    agenda: str = ""
+    notes: str = ""
+    company_id: int | None = None
+    person_id: int | None = None
+    sale_id: int | None = None
+    project_id: int | None = None
+    start: Moment | None = None
+    end: Moment | None = None
+    deadline: Moment | None = None
+    recurrence: Recurrence | None = None
+    overrides: list[Occurrence] = field(default_factory=list)
+    busy: bool = True
+    alarm_minutes: int | None = None
+    participants: list[Participant] = field(default_factory=list)
+    resource_ids: list[int] = field(default_factory=list)
+    location: str = ""
+    conference: str = ""
+    priority: int | None = None
+    completed_at: datetime | None = None
+    cancelled: bool = False
+    private: bool = False
+    custom: dict[int, str] = field(default_factory=dict)
+    sequence: int = 0
+    client_data: str | None = None
+    """Opaque text a calendar client stored with this follow-up (the mapping
+    layer keeps what it does not map here); the store never reads it."""
+    created_at: datetime | None = None
+    modified_at: datetime | None = None
+    id: int | None = None
+
+    # -- derived ----------------------------------------------------------
+    @property
+    def all_day(self) -> bool:
+        moment = self.start if self.start is not None else self.deadline
+        return is_date(moment)
+
+    @property
+    def tzid(self) -> str | None:
+        for moment in (self.start, self.deadline, self.end):
+            if isinstance(moment, datetime) and isinstance(moment.tzinfo, ZoneInfo):
+                return moment.tzinfo.key
+        return None
+
+    @property
+    def completed(self) -> bool:
+        return self.completed_at is not None
+
+    @property
+    def is_invitation(self) -> bool:
+        return bool(self.participants or self.resource_ids)
+
+    @property
+    def made(self) -> bool:
+        """A call that was made: it has a start and is completed."""
+        return self.kind is Kind.CALL and self.start is not None and self.completed
+
+    @property
+    def in_diary(self) -> bool:
+        return self.start is not None
+
+    def duration(self) -> timedelta | None:
+        if self.start is None or self.end is None:
+            return None
+        return as_datetime(self.end) - as_datetime(self.start)
+
+    def copy(self) -> Followup:
+        return replace(
+            self,
+            recurrence=replace(self.recurrence, rdates=list(self.recurrence.rdates),
+                               exdates=list(self.recurrence.exdates)) if self.recurrence else None,
+            overrides=[replace(o) for o in self.overrides],
+            participants=[replace(p) for p in self.participants],
+            resource_ids=list(self.resource_ids),
+            custom=dict(self.custom),
+        )
+
+    # -- invariants -------------------------------------------------------
+    def validate(self) -> None:
+        """Raise InvalidFollowup unless every domain rule holds."""
+        if not self.title.strip():
+            raise InvalidFollowup("a follow-up needs a title")
+        if not self.uid or len(self.uid) > 255:
+            raise InvalidFollowup("a follow-up needs a UID of at most 255 characters")
+        if self.priority is not None and not 0 <= self.priority <= 9:
+            raise InvalidFollowup(f"priority must be 1 (high) to 9 (low), not {self.priority}")
+        if self.alarm_minutes is not None and self.alarm_minutes < 0:
+            raise InvalidFollowup("the alarm lead time cannot be negative")
+        if self.kind is Kind.MEETING:
+            if self.start is None or self.end is None:
+                raise InvalidFollowup("a meeting needs a start and an end")
+            if self.deadline is not None:
+                raise InvalidFollowup("a meeting has no deadline")
+        if self.start is not None and self.end is not None:
+            _check_order(self.start, self.end)
+        if self.end is not None and self.start is None:
+            raise InvalidFollowup("an end needs a start")
+        if self.kind is Kind.CALL and not self.completed and self.start is not None:
+            raise InvalidFollowup("a planned call has a deadline and no start; record it as made to give it a start")
+        if self.kind is Kind.CALL and self.made and self.end is None:
+            raise InvalidFollowup("a made call needs a duration")
+        if self.recurrence is not None and self.recurrence.is_empty():
+            self.recurrence = None
+        if self.recurrence is not None and self.start is None and self.deadline is None:
+            raise InvalidFollowup("a recurring follow-up needs a start or a deadline")
+        for occ in self.overrides:
+            if occ.start is not None and occ.end is not None:
+                _check_order(occ.start, occ.end)
+        seen: set[str] = set()
+        for p in self.participants:
+            if p.user_id is None and p.person_id is None and not p.email:
+                raise InvalidFollowup("a participant needs a CRM user, a contact person or an address")
+            if p.key() in seen:
+                raise InvalidFollowup(f"participant {p.email or p.key()} is listed twice")
+            seen.add(p.key())
+        if len(set(self.resource_ids)) != len(self.resource_ids):
+            raise InvalidFollowup("a resource is booked twice")
+
+
+def is_date(moment: Moment | None) -> bool:
+    return isinstance(moment, date) and not isinstance(moment, datetime)
+
+
+def as_datetime(moment: Moment, tz: tzinfo | None = None) -> datetime:
+    """A datetime for ordering and arithmetic: dates become midnight."""
+    if isinstance(moment, datetime):
+        return moment
+    return datetime(moment.year, moment.month, moment.day, tzinfo=tz)
+
+
+def _comparable(a: Moment, b: Moment) -> tuple[datetime, datetime]:
+    if is_date(a) != is_date(b):
+        raise InvalidFollowup("start and end must both be dates (all day) or both be times")
+    da, db = as_datetime(a), as_datetime(b)
+    if (da.tzinfo is None) != (db.tzinfo is None):
+        da, db = da.replace(tzinfo=None), db.replace(tzinfo=None)
+    return da, db
+
+
+def _check_order(start: Moment, end: Moment) -> None:
+    a, b = _comparable(start, end)
+    if is_date(start) and b <= a:
+        raise InvalidFollowup(f"an all-day follow-up ends after it starts (end is exclusive): {start} .. {end}")
+    if b < a:
+        raise InvalidFollowup(f"the end ({end}) is before the start ({start})")
+
+
+# -- factories that carry the CRM's rules ------------------------------------
+
+
+def new_meeting(owner: User, title: str, type_id: int, start: Moment, end: Moment | None = None,
+                **fields: Any) -> Followup:
+    """A meeting; without an end it lasts the owner's default meeting duration."""
+    if end is None:
+        end = start + timedelta(days=1) if is_date(start) else start + timedelta(minutes=owner.meeting_minutes)
+    assert owner.id is not None
+    f = Followup(owner_id=owner.id, kind=Kind.MEETING, title=title, type_id=type_id, start=start, end=end, **fields)
+    f.validate()
+    return f
+
+
+def new_todo(owner: User, title: str, type_id: int, deadline: Moment | None, **fields: Any) -> Followup:
+    """A to-do. One created in the CRM always has a deadline (clients may omit it)."""
+    if deadline is None:
+        raise InvalidFollowup("a to-do needs a deadline (--deadline)")
+    assert owner.id is not None
+    f = Followup(owner_id=owner.id, kind=Kind.TODO, title=title, type_id=type_id, deadline=deadline, **fields)
+    f.validate()
+    return f
+
+
+def new_call(owner: User, title: str, type_id: int, deadline: Moment | None, **fields: Any) -> Followup:
+    """A planned call: a deadline and no start."""
+    if deadline is None:
+        raise InvalidFollowup("a planned call needs a deadline (--deadline)")
+    if fields.get("start") is not None:
+        raise InvalidFollowup("a planned call has no start; record it as made instead")
+    assert owner.id is not None
+    f = Followup(owner_id=owner.id, kind=Kind.CALL, title=title, type_id=type_id, deadline=deadline, **fields)
+    f.validate()
+    return f
+
+
+def record_call_made(call: Followup, owner: User, at: datetime | None = None,
+                     minutes: int | None = None) -> None:
+    """Mark a call as made: start = ``at`` (default now, in the owner's zone),
+    end = start + ``minutes`` (default the owner's call duration)."""
+    if call.kind is not Kind.CALL:
+        raise InvalidFollowup(f"follow-up {call.id} is a {call.kind.value}, not a call")
+    if minutes is None:
+        minutes = owner.call_minutes
+    if minutes <= 0:
+        raise InvalidFollowup("a call lasts a positive number of minutes")
+    start = at if at is not None else utcnow()
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=zone(owner.tz))
+    start = start.astimezone(zone(owner.tz))
+    call.start = start
+    call.end = start + timedelta(minutes=minutes)
+    call.completed_at = start.astimezone(UTC)
+    call.validate()
+
+
+def mark_done(f: Followup, at: datetime | None = None) -> None:
+    if f.kind is Kind.CALL and f.start is None:
+        raise InvalidFollowup("record a call as made (call-made) to complete it")
+    f.completed_at = (at or utcnow()).astimezone(UTC)
+
+
+def set_custom(f: Followup, fields_by_id: dict[int, FieldDef], field_id: int, value: Any) -> None:
+    """Set (or with None or "" clear) a custom field value, checked against its definition."""
+    definition = fields_by_id.get(field_id)
+    if definition is None:
+        raise InvalidFollowup(f"no custom field with id {field_id}")
+    if value is None or (isinstance(value, str) and not value.strip()):
+        f.custom.pop(field_id, None)
+    else:
+        f.custom[field_id] = definition.normalize(value)

@@ -1,0 +1,407 @@
+"""The unit of work: one transaction, its repositories, and the change log.
+
+Every write to the CRM goes through a :class:`UnitOfWork`. The domain rows
+and the append-only change-log entry it records are committed together or
+not at all, so a failed request leaves the store exactly as it was.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Engine, and_, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from store import convert, moments
+from store.domain import (
+    Company,
+    FieldDef,
+    Followup,
+    FollowupType,
+    Kind,
+    Person,
+    Project,
+    Resource,
+    Sale,
+    Source,
+    User,
+    utcnow,
+)
+from store.errors import Conflict, InvalidFollowup, NotFound
+from store.orm import (
+    ChangeRow,
+    CompanyRow,
+    FieldRow,
+    FollowupRow,
+    ParticipantRow,
+    PersonRow,
+    ProjectRow,
+    ResourceRow,
+    SaleRow,
+    TypeRow,
+    UserRow,
+)
+
+D = TypeVar("D")
+R = TypeVar("R")
+
+
+class _Records(Generic[D, R]):
+    """A repository for a simple directory record (user, company, type, ...)."""
+
+    row_class: type[Any]
+    label: str
+    to_domain: Callable[[Any], Any]
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, id: int) -> D:
+        row = self.session.get(self.row_class, id)
+        if row is None:
+            raise NotFound(f"no {self.label} with id {id}")
+        return self.to_domain(row)  # type: ignore[no-any-return]
+
+    def list(self) -> list[D]:
+        rows = self.session.scalars(select(self.row_class).order_by(self.row_class.id))
+        return [self.to_domain(r) for r in rows]
+
+    def by_name(self, name: str) -> D:
+        """The record called ``name`` (case-insensitive), or its id as text."""
+        if name.isdigit():
+            return self.get(int(name))
+        rows = list(self.session.scalars(select(self.row_class).where(
+            func.lower(self.row_class.name) == name.lower()).order_by(self.row_class.id).limit(2)))
+        if not rows:
+            raise NotFound(f"no {self.label} called {name!r}")
+        if len(rows) > 1:
+            raise Conflict(f"several {self.label}s are called {name!r}; use the id")
+        return self.to_domain(rows[0])  # type: ignore[no-any-return]
+
+    def add(self, obj: D) -> D:
+        validate = getattr(obj, "validate", None)
+        if validate is not None:
+            validate()
+        values = {k: v for k, v in asdict(obj).items() if k != "id"}  # type: ignore[call-overload]
+        row = self.row_class(**self._columns(values))
+        self.session.add(row)
+        try:
+            self.session.flush()
+        except IntegrityError as exc:
+            raise Conflict(f"that {self.label} already exists ({_reason(exc)})") from exc
+        obj.id = row.id  # type: ignore[attr-defined]
+        return obj
+
+    def update(self, obj: D) -> D:
+        validate = getattr(obj, "validate", None)
+        if validate is not None:
+            validate()
+        row = self.session.get(self.row_class, obj.id)  # type: ignore[attr-defined]
+        if row is None:
+            raise NotFound(f"no {self.label} with id {obj.id}")  # type: ignore[attr-defined]
+        for key, value in self._columns({k: v for k, v in asdict(obj).items() if k != "id"}).items():  # type: ignore[call-overload]
+            setattr(row, key, value)
+        try:
+            self.session.flush()
+        except IntegrityError as exc:
+            raise Conflict(f"that {self.label} clashes with another ({_reason(exc)})") from exc
+        return obj
+
+    def _columns(self, values: dict[str, Any]) -> dict[str, Any]:
+        return {k: (v.value if hasattr(v, "value") else v) for k, v in values.items()}
+
+
+def _reason(exc: IntegrityError) -> str:
+    return str(exc.orig).splitlines()[0] if exc.orig else "constraint"
+
+
+class Users(_Records[User, UserRow]):
+    row_class, label, to_domain = UserRow, "user", staticmethod(convert.user)
+
+    def update(self, obj: User) -> User:
+        """A new zone re-indexes the user's floating and all-day follow-ups,
+        whose UTC columns are read in the owner's zone (see moments.to_utc)."""
+        row = self.session.get(UserRow, obj.id)
+        old_tz = row.tz if row is not None else obj.tz
+        super().update(obj)
+        if obj.tz != old_tz:
+            for f in self.session.scalars(select(FollowupRow).where(FollowupRow.owner_id == obj.id)):
+                f.start_utc = moments.to_utc(moments.decode(f.start), obj.tz)
+                f.end_utc = moments.to_utc(moments.decode(f.end), obj.tz)
+                f.deadline_utc = moments.to_utc(moments.decode(f.deadline), obj.tz)
+            self.session.flush()
+        return obj
+
+    def by_login(self, login: str) -> User:
+        row = self.session.scalar(select(UserRow).where(UserRow.login == login))
+        if row is None:
+            raise NotFound(f"no user {login!r} (see `followups user list`)")
+        return convert.user(row)
+
+    def by_email(self, email: str) -> User | None:
+        row = self.session.scalar(select(UserRow).where(func.lower(UserRow.email) == email.lower())
+                                  .order_by(UserRow.id).limit(1))
+        return convert.user(row) if row else None
+
+
+class Resources(_Records[Resource, ResourceRow]):
+    row_class, label, to_domain = ResourceRow, "resource", staticmethod(convert.resource)
+
+    def by_login(self, login: str) -> Resource:
+        row = self.session.scalar(select(ResourceRow).where(ResourceRow.login == login))
+        if row is None:
+            raise NotFound(f"no resource {login!r} (see `followups resource list`)")
+        return convert.resource(row)
+
+    def by_email(self, email: str) -> Resource | None:
+        row = self.session.scalar(select(ResourceRow).where(func.lower(ResourceRow.email) == email.lower())
+                                  .order_by(ResourceRow.id).limit(1))
+        return convert.resource(row) if row else None
+
+
+class Companies(_Records[Company, CompanyRow]):
+    row_class, label, to_domain = CompanyRow, "company", staticmethod(convert.company)
+
+
+class Persons(_Records[Person, PersonRow]):
+    row_class, label, to_domain = PersonRow, "person", staticmethod(convert.person)
+
+    def add(self, obj: Person) -> Person:
+        if obj.company_id is not None:
+            Companies(self.session).get(obj.company_id)
+        return super().add(obj)
+
+    def by_email(self, email: str) -> Person | None:
+        row = self.session.scalar(select(PersonRow).where(func.lower(PersonRow.email) == email.lower())
+                                  .order_by(PersonRow.id).limit(1))
+        return convert.person(row) if row else None
+
+
+class Sales(_Records[Sale, SaleRow]):
+    row_class, label, to_domain = SaleRow, "sale", staticmethod(convert.sale)
+
+    def add(self, obj: Sale) -> Sale:
+        if obj.company_id is not None:
+            Companies(self.session).get(obj.company_id)
+        return super().add(obj)
+
+
+class Projects(_Records[Project, ProjectRow]):
+    row_class, label, to_domain = ProjectRow, "project", staticmethod(convert.project)
+
+
+class Types(_Records[FollowupType, TypeRow]):
+    row_class, label, to_domain = TypeRow, "follow-up type", staticmethod(convert.ftype)
+
+    def default(self, kind: Kind) -> FollowupType:
+        row = self.session.scalar(select(TypeRow).where(TypeRow.kind == kind.value).order_by(TypeRow.id).limit(1))
+        if row is None:
+            raise NotFound(f"no follow-up type for {kind.value}s; add one with `followups type add`")
+        return convert.ftype(row)
+
+
+class Fields(_Records[FieldDef, FieldRow]):
+    row_class, label, to_domain = FieldRow, "custom field", staticmethod(convert.field_def)
+
+    def _columns(self, values: dict[str, Any]) -> dict[str, Any]:
+        values = super()._columns(values)
+        values["choices"] = json.dumps(values["choices"])
+        return values
+
+
+class Followups:
+    """Follow-ups, with their participants, bookings and custom values."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+        self.session = uow.session
+
+    def _row(self, id: int) -> FollowupRow:
+        row = self.session.get(FollowupRow, id)
+        if row is None:
+            raise NotFound(f"no follow-up with id {id}")
+        return row
+
+    def get(self, id: int) -> Followup:
+        return convert.followup(self._row(id))
+
+    def get_many(self, ids: Iterable[int]) -> list[Followup]:
+        ids = list(ids)
+        if not ids:
+            return []
+        rows = self.session.scalars(select(FollowupRow).where(FollowupRow.id.in_(ids)))
+        by_id = {r.id: convert.followup(r) for r in rows}
+        return [by_id[i] for i in ids if i in by_id]
+
+    def by_uid(self, uid: str) -> list[Followup]:
+        rows = self.session.scalars(select(FollowupRow).where(FollowupRow.uid == uid).order_by(FollowupRow.id))
+        return [convert.followup(r) for r in rows]
+
+    def _check_refs(self, f: Followup) -> None:
+        """Every referenced record exists: a clear NotFound, not an IntegrityError."""
+        s = self.session
+        checks: list[tuple[type[Any], int | None, str]] = [
+            (UserRow, f.owner_id, "user"), (TypeRow, f.type_id, "follow-up type"),
+            (CompanyRow, f.company_id, "company"), (PersonRow, f.person_id, "person"),
+            (SaleRow, f.sale_id, "sale"), (ProjectRow, f.project_id, "project"),
+        ]
+        checks += [(ResourceRow, rid, "resource") for rid in f.resource_ids]
+        checks += [(UserRow, p.user_id, "user") for p in f.participants if p.user_id is not None]
+        checks += [(PersonRow, p.person_id, "person") for p in f.participants if p.person_id is not None]
+        checks += [(FieldRow, fid, "custom field") for fid in f.custom]
+        for row_class, id, label in checks:
+            if id is not None and s.get(row_class, id) is None:
+                raise NotFound(f"no {label} with id {id}")
+        ftype = s.get(TypeRow, f.type_id)
+        assert ftype is not None
+        if ftype.kind != f.kind.value:
+            raise InvalidFollowup(f"type {ftype.name!r} is for {ftype.kind}s, not {f.kind.value}s")
+        for fid, value in f.custom.items():
+            definition = convert.field_def(s.get(FieldRow, fid))  # type: ignore[arg-type]
+            if definition.normalize(value) != value:
+                f.custom[fid] = definition.normalize(value)
+
+    def _owner_tz(self, f: Followup) -> str:
+        owner = self.session.get(UserRow, f.owner_id)
+        return owner.tz if owner else "UTC"
+
+    def add(self, f: Followup, check: bool = True) -> Followup:
+        f.validate()
+        if check:
+            self._check_refs(f)
+        now = utcnow()
+        f.created_at = f.created_at or now
+        f.modified_at = now
+        row = FollowupRow(created_at=convert.naive_utc(f.created_at), modified_at=convert.naive_utc(now))
+        convert.followup_to_row(f, row, self._owner_tz(f))
+        self.session.add(row)
+        self.session.flush()
+        f.id = row.id
+        self.uow.log(f, "create")
+        return f
+
+    def update(self, f: Followup) -> Followup:
+        if f.id is None:
+            raise NotFound("a follow-up without an id cannot be updated")
+        f.validate()
+        self._check_refs(f)
+        row = self._row(f.id)
+        f.modified_at = max(utcnow(), convert.aware_utc(row.modified_at))  # type: ignore[type-var]
+        row.modified_at = convert.naive_utc(f.modified_at)  # type: ignore[assignment]
+        convert.followup_to_row(f, row, self._owner_tz(f))
+        self.session.flush()
+        self.uow.log(f, "update")
+        return f
+
+    def delete(self, id: int) -> Followup:
+        row = self._row(id)
+        f = convert.followup(row)
+        self.session.delete(row)
+        self.session.flush()
+        self.uow.log(f, "delete")
+        return f
+
+    # -- the CRM's views ------------------------------------------------------
+    def diary(self, user_id: int, start: datetime, end: datetime) -> list[Followup]:
+        """Meetings and calls in the user's diary that may touch [start, end)
+        (naive UTC): owned, or invited and not declined. Recurring ones that
+        started before the window are included; the caller expands them."""
+        invited = select(ParticipantRow.followup_id).where(
+            ParticipantRow.user_id == user_id, ParticipantRow.partstat != "DECLINED")
+        stmt = select(FollowupRow).where(
+            or_(FollowupRow.owner_id == user_id, FollowupRow.id.in_(invited)),
+            FollowupRow.start_utc.is_not(None),
+            FollowupRow.start_utc < end,
+            or_(FollowupRow.end_utc >= start, FollowupRow.rrule.is_not(None), FollowupRow.rdates.is_not(None)),
+        ).order_by(FollowupRow.start_utc, FollowupRow.id)
+        return [convert.followup(r) for r in self.session.scalars(stmt)]
+
+    def todo(self, user_id: int) -> list[Followup]:
+        """Open to-dos and planned calls, by deadline (none last)."""
+        stmt = select(FollowupRow).where(
+            FollowupRow.owner_id == user_id,
+            FollowupRow.completed_at.is_(None),
+            or_(FollowupRow.kind == Kind.TODO.value,
+                and_(FollowupRow.kind == Kind.CALL.value, FollowupRow.start.is_(None))),
+        ).order_by(FollowupRow.deadline_utc.is_(None), FollowupRow.deadline_utc, FollowupRow.id)
+        return [convert.followup(r) for r in self.session.scalars(stmt)]
+
+    def activities(self, *, company_id: int | None = None, person_id: int | None = None,
+                   sale_id: int | None = None, project_id: int | None = None) -> list[Followup]:
+        conditions = [
+            column == value
+            for column, value in ((FollowupRow.company_id, company_id), (FollowupRow.person_id, person_id),
+                                  (FollowupRow.sale_id, sale_id), (FollowupRow.project_id, project_id))
+            if value is not None
+        ]
+        if not conditions:
+            raise InvalidFollowup("name a company, person, sale or project")
+        when = func.coalesce(FollowupRow.start_utc, FollowupRow.deadline_utc)
+        stmt = select(FollowupRow).where(*conditions).order_by(when.is_(None), when, FollowupRow.id)
+        return [convert.followup(r) for r in self.session.scalars(stmt)]
+
+    def ids(self) -> list[int]:
+        return list(self.session.scalars(select(FollowupRow.id).order_by(FollowupRow.id)))
+
+    def count(self) -> int:
+        return self.session.scalar(select(func.count()).select_from(FollowupRow)) or 0
+
+
+class UnitOfWork:
+    """One transaction over the store.
+
+    ``with UnitOfWork(engine, actor="anna", source=Source.CLIENT) as uow:``
+    ... ``uow.commit()``. Leaving the block without committing rolls back.
+    ``write=True`` takes SQLite's write lock at the start (``BEGIN IMMEDIATE``),
+    so concurrent writers queue instead of failing halfway.
+    """
+
+    def __init__(self, engine: Engine, actor: str = "system", source: Source = Source.CRM,
+                 write: bool = True) -> None:
+        self.engine = engine
+        self.actor = actor
+        self.source = source
+        self.write = write
+
+    def __enter__(self) -> UnitOfWork:
+        bind = self.engine.execution_options(followups_write=self.write)
+        self.session = Session(bind=bind, expire_on_commit=False, autoflush=False)
+        self.users = Users(self.session)
+        self.resources = Resources(self.session)
+        self.companies = Companies(self.session)
+        self.persons = Persons(self.session)
+        self.sales = Sales(self.session)
+        self.projects = Projects(self.session)
+        self.types = Types(self.session)
+        self.fields = Fields(self.session)
+        self.followups = Followups(self)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        try:
+            self.session.rollback()
+        finally:
+            self.session.close()
+
+    def log(self, f: Followup, action: str) -> None:
+        self.session.add(ChangeRow(followup_id=f.id, uid=f.uid, action=action,
+                                   at=convert.naive_utc(utcnow()), actor=self.actor, source=self.source.value))
+
+    def changes(self, since: int = 0, limit: int = 1000) -> Sequence[ChangeRow]:
+        stmt = select(ChangeRow).where(ChangeRow.id > since).order_by(ChangeRow.id).limit(limit)
+        return list(self.session.scalars(stmt))
+
+    def commit(self) -> None:
+        try:
+            self.session.flush()
+            self.session.commit()
+        except IntegrityError as exc:
+            self.session.rollback()
+            raise Conflict(f"the change clashes with existing data ({_reason(exc)})") from exc
