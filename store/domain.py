@@ -11,7 +11,7 @@ import enum
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, Overflow
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -187,11 +187,11 @@ class FieldDef:
         if self.type is FieldType.NUMBER:
             try:
                 number = Decimal(text)
-            except InvalidOperation:
+                if not number.is_finite():
+                    raise InvalidFollowup(f"field {self.name!r} takes a finite number, not {text!r}")
+                return format(number.normalize(), "f") if number == number.to_integral() else str(number)
+            except (InvalidOperation, Overflow):
                 raise InvalidFollowup(f"field {self.name!r} takes a number, not {text!r}") from None
-            if not number.is_finite():
-                raise InvalidFollowup(f"field {self.name!r} takes a finite number, not {text!r}")
-            return format(number.normalize(), "f") if number == number.to_integral() else str(number)
         if self.type is FieldType.DATE:
             try:
                 return date.fromisoformat(text).isoformat()
