@@ -1,53 +1,41 @@
-"""A real CalDAV server on 127.0.0.1 (a free port), over a fresh store on
-SQLite and on PostgreSQL, with two users and a room."""
+"""Fixtures of the CalDAV server tests: a real server on 127.0.0.1 (a free
+port) over a fresh store on SQLite and on PostgreSQL, with two users and a
+room. The helpers themselves are in caldav_support.
+
+pytest puts ``tests/`` on ``sys.path`` (rootdir conftest, prepend mode), where
+``tests/server``, ``tests/store`` and ``tests/mapping`` would shadow the real
+packages as namespace packages: the project root goes first, and shadows
+already imported are dropped, so ``import server`` is the real one.
+"""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
+import sys
+from pathlib import Path
 
-import pytest
-from sqlalchemy import Engine
+ROOT = str(Path(__file__).resolve().parents[2])
+if sys.path[:1] != [ROOT]:
+    sys.path.insert(0, ROOT)
+for _name in ("server", "store", "mapping", "plugins"):
+    if _name in sys.modules and getattr(sys.modules[_name], "__file__", None) is None:
+        del sys.modules[_name]
 
-from server import config, services
-from server.serve import make_server
-from store.domain import Resource, ResourceKind, User
+from collections.abc import Iterator  # noqa: E402
 
-PASSWORD = "secret"
+import pytest  # noqa: E402
+from caldav_support import LiveServer, add_people, start_server, stop_server  # noqa: E402
 
-
-@dataclass
-class LiveServer:
-    url: str
-    engine: Engine
-    database: str
-
-    def auth(self, login: str = "anna") -> tuple[str, str]:
-        return (login, PASSWORD)
-
-
-def start_server(db_url: str) -> tuple[LiveServer, threading.Thread, object]:
-    engine = services.open_store(db_url)
-    settings = config.Settings(database=db_url, host="127.0.0.1", port=0, max_body=200_000,
-                               log_level="error", auth_delay=0.0)
-    httpd = make_server(settings)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    host, port = httpd.server_address[:2]
-    return LiveServer(f"http://{host}:{port}/", engine, db_url), thread, httpd
+__all__ = ["LiveServer", "start_server"]
 
 
 @pytest.fixture
 def live(db_url: str) -> Iterator[LiveServer]:
     """The server, with users anna and bjorn (password "secret") and room "fjord"."""
     server, thread, httpd = start_server(db_url)
-    services.add_user(server.engine, User("anna", "Anna Berg", "anna@example.com", tz="Europe/Oslo"), PASSWORD)
-    services.add_user(server.engine, User("bjorn", "Bjørn Dahl", "bjorn@example.com", tz="Europe/Oslo"), PASSWORD)
-    services.add_resource(server.engine, Resource("fjord", "Room Fjord", ResourceKind.ROOM, "fjord@example.com"))
+    add_people(server.engine)
     try:
         yield server
     finally:
-        httpd.shutdown()  # type: ignore[attr-defined]
-        httpd.server_close()  # type: ignore[attr-defined]
-        thread.join(5)
+        stop_server(server, thread, httpd)
+
+
