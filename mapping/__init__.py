@@ -1,0 +1,36 @@
+"""Follow-up <-> iCalendar: pure functions, no database, no HTTP, no I/O.
+
+The contract is shared/spec/calendar-mapping.md; decisions where it is
+silent are in mapping/README.md.
+"""
+
+from __future__ import annotations
+
+from mapping.directory import Directory, MemoryDirectory
+from mapping.errors import InvalidCalendarData, NoOrManyUids, UnknownTimezone, UnsupportedComponent
+from mapping.parse import to_followup
+from mapping.recurrence import Instance, expand
+from mapping.render import render, render_text
+from mapping.timerange import MAX_TS, MIN_TS, time_range
+from mapping.validate import check_component, component_name, parse_calendar, uid_of
+
+__all__ = [
+    "MAX_TS",
+    "MIN_TS",
+    "Directory",
+    "Instance",
+    "InvalidCalendarData",
+    "MemoryDirectory",
+    "NoOrManyUids",
+    "UnknownTimezone",
+    "UnsupportedComponent",
+    "check_component",
+    "component_name",
+    "expand",
+    "parse_calendar",
+    "render",
+    "render_text",
+    "time_range",
+    "to_followup",
+    "uid_of",
+]

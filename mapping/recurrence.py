@@ -1,0 +1,253 @@
+"""Recurrence expansion (RFC 5545 §3.8.5, §3.3.10), always bounded.
+
+Rules are expanded in the series' local wall time and then placed in its
+zone, so a weekly 09:00 meeting stays at 09:00 across DST changes. A series
+without end is accepted; every expansion stops at the window's end and at a
+scan limit, so nothing loops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, tzinfo
+from typing import Any
+
+from dateutil.rrule import rrule, rrulestr
+from icalendar.prop import vRecur
+
+from mapping.preserve import rid_key
+from mapping.timezones import as_aware
+from store.domain import Followup, Moment, Occurrence
+
+MAX_SCAN = 200_000
+"""Most rule instances looked at in one expansion, in or before the window."""
+
+_PERIODS = {"SECONDLY": timedelta(seconds=1), "MINUTELY": timedelta(minutes=1), "HOURLY": timedelta(hours=1),
+            "DAILY": timedelta(days=1), "WEEKLY": timedelta(weeks=1)}
+
+
+_MONTH_DAYS = {1: 31, 2: 29, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30, 10: 31, 11: 30, 12: 31}
+
+
+def impossible(parts: dict[str, Any]) -> bool:
+    """A rule whose BYMONTH/BYMONTHDAY can never meet (FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30).
+
+    dateutil would search such a rule up to the year 9999 before giving up, which takes seconds.
+    """
+    months = [int(m) for m in parts.get("BYMONTH", []) if str(m).lstrip("-").isdigit()]
+    days = [int(d) for d in parts.get("BYMONTHDAY", []) if str(d).lstrip("-").isdigit()]
+    if not months or not days:
+        return False
+    longest = max(_MONTH_DAYS.get(m, 31) for m in months)
+    return all(abs(d) > longest for d in days)
+
+
+class Series:
+    """Instances of one recurrence set: DTSTART, RRULE, RDATE, minus EXDATE."""
+
+    def __init__(self, anchor: Moment, rule: str | None, rdates: list[Moment] | None = None,
+                 exdates: list[Moment] | None = None) -> None:
+        self.anchor = anchor
+        self.zone: tzinfo | None = anchor.tzinfo if isinstance(anchor, datetime) else None
+        self.is_date = not isinstance(anchor, datetime)
+        self.rdates = list(rdates or [])
+        self.excluded = {rid_key(m) for m in exdates or []}
+        self.parts: dict[str, Any] | None = None
+        self.broken = False
+        if rule:
+            try:
+                self.parts = dict(vRecur.from_ical(rule))
+            except ValueError:
+                self.broken = True
+
+    # -- wall time ------------------------------------------------------------
+    def wall(self, moment: Moment) -> datetime:
+        """A moment as naive wall time in the series' frame."""
+        if not isinstance(moment, datetime):
+            return datetime(moment.year, moment.month, moment.day)
+        if moment.tzinfo is None or self.zone is None:
+            return moment.replace(tzinfo=None)
+        return moment.astimezone(self.zone).replace(tzinfo=None)
+
+    def back(self, wall: datetime) -> Moment:
+        if self.is_date:
+            return wall.date()
+        return wall.replace(tzinfo=self.zone) if self.zone is not None else wall
+
+    @property
+    def bounded(self) -> bool:
+        """Whether the rule ends (COUNT or UNTIL); no rule is bounded too."""
+        if self.broken:
+            return False
+        if self.parts is None:
+            return True
+        return "COUNT" in self.parts or "UNTIL" in self.parts
+
+    def _rule(self, dtstart: datetime) -> rrule | None:
+        if self.parts is None or impossible(self.parts):
+            return None
+        parts = dict(self.parts)
+        until = parts.get("UNTIL")
+        if until:
+            value = until[0]
+            if isinstance(value, datetime):
+                value = self.wall(value)
+            elif isinstance(value, date):
+                value = datetime(value.year, value.month, value.day, 23, 59, 59)
+            parts["UNTIL"] = [value]
+        text = vRecur(parts).to_ical().decode()
+        try:
+            result = rrulestr(text, dtstart=dtstart)
+        except (ValueError, TypeError):
+            self.broken = True
+            return None
+        return result if isinstance(result, rrule) else None
+
+    def _fast_forward(self, target: datetime) -> datetime:
+        """A later DTSTART on the same grid, skipping whole periods before ``target`` (no COUNT only)."""
+        start = self.wall(self.anchor)
+        if not self.parts or "COUNT" in self.parts or "BYSETPOS" in self.parts:
+            return start
+        freq = str(self.parts.get("FREQ", [""])[0]).upper()
+        period = _PERIODS.get(freq)
+        if period is None or target <= start:
+            return start
+        step = period * int(self.parts.get("INTERVAL", [1])[0] or 1)
+        steps = (target - start) // step - 1
+        return start + step * steps if steps > 0 else start
+
+    def walls(self, after: datetime | None = None, before: datetime | None = None,
+              scan: int = MAX_SCAN) -> Iterator[datetime]:
+        """Instance starts as wall times, ascending, from about ``after`` until ``before`` (excluded).
+
+        Stops after ``scan`` rule instances; ``self.truncated`` tells whether it did.
+        """
+        self.truncated = False
+        first = self.wall(self.anchor)
+        extra = sorted({self.wall(m) for m in self.rdates} | {first})
+        dtstart = self._fast_forward(after) if after is not None else first
+        rule = self._rule(dtstart)
+        generated: Iterator[datetime] = iter(rule) if rule is not None else iter(())
+        pending = [w for w in extra if after is None or w >= after]
+        pending.reverse()
+        count = 0
+        last: datetime | None = None
+        nxt: datetime | None = next(generated, None)
+        while True:
+            if nxt is not None and count >= scan:
+                self.truncated = True
+                nxt = None
+            candidate: datetime | None
+            if pending and (nxt is None or pending[-1] <= nxt):
+                candidate = pending.pop()
+            elif nxt is not None:
+                candidate = nxt
+                count += 1
+                nxt = next(generated, None)
+            else:
+                return
+            if before is not None and candidate >= before:
+                return
+            if candidate == last:
+                continue
+            last = candidate
+            if rid_key(self.back(candidate)) in self.excluded:
+                continue
+            yield candidate
+
+    def last_start(self, cap: int = 10_000) -> Moment | None:
+        """The last instance's start when the set ends within ``cap`` instances, else None."""
+        if not self.bounded:
+            return None
+        last: datetime | None = None
+        for wall in self.walls(scan=cap):
+            last = wall
+        if self.truncated:
+            return None
+        return self.back(last) if last is not None else self.anchor
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One occurrence of a follow-up in a window."""
+
+    start: Moment
+    end: Moment
+    recurrence_id: Moment | None
+    title: str
+    location: str
+    followup: Followup = field(compare=False, repr=False)
+
+
+def _shift(moment: Moment, delta: timedelta) -> Moment:
+    if isinstance(moment, datetime):
+        return moment + delta
+    return moment + timedelta(days=delta.days)
+
+
+def _overlaps(start: Moment, end: Moment, ws: datetime, we: datetime) -> bool:
+    """Half-open overlap; a zero-length instance overlaps when it starts in the window (RFC 4791 §9.9)."""
+    tz = ws.tzinfo
+    assert tz is not None
+    s, e = as_aware(start, tz), as_aware(end, tz)
+    if e <= s:
+        return ws <= s < we
+    return s < we and e > ws
+
+
+def expand(f: Followup, window_start: datetime, window_end: datetime, limit: int = 10000) -> list[Instance]:
+    """Occurrences of ``f`` overlapping [window_start, window_end), overrides applied, EXDATEs and
+    cancelled instances removed, ordered by start; at most ``limit``. Floating times are read in
+    the window's zone."""
+    if window_start.tzinfo is None or window_end.tzinfo is None:
+        raise ValueError("the window must be given as aware datetimes")
+    anchor = f.start if f.start is not None else f.deadline
+    if anchor is None or window_end <= window_start or limit <= 0:
+        return []
+    duration = f.duration() or timedelta(0)
+    location = f.location
+    overrides: dict[str, Occurrence] = {rid_key(o.recurrence_id): o for o in f.overrides}
+
+    def make(start: Moment, rid: Moment | None, occ: Occurrence | None) -> Instance:
+        if occ is None:
+            return Instance(start, _shift(start, duration), rid, f.title, location, f)
+        begin = occ.start if occ.start is not None else start
+        end = occ.end if occ.end is not None else _shift(begin, duration)
+        return Instance(begin, end, rid, occ.title if occ.title is not None else f.title,
+                        occ.location if occ.location is not None else location, f)
+
+    rec = f.recurrence
+    if rec is None or rec.is_empty():
+        single = make(anchor, None, None)
+        return [single] if _overlaps(single.start, single.end, window_start, window_end) else []
+
+    series = Series(anchor, rec.rule, rec.rdates, rec.exdates)
+    slack = timedelta(days=2)
+    after = series.wall(window_start) - duration - slack if not series.is_date else \
+        series.wall(window_start.date()) - duration - slack
+    before = series.wall(window_end) + slack if not series.is_date else series.wall(window_end.date()) + slack
+    if series.is_date or series.zone is None:
+        after = window_start.replace(tzinfo=None) - duration - slack
+        before = window_end.replace(tzinfo=None) + slack
+    found: list[Instance] = []
+    for wall in series.walls(after=after, before=before):
+        start = series.back(wall)
+        key = rid_key(start)
+        occ = overrides.pop(key, None)
+        if occ is not None and occ.cancelled:
+            continue
+        inst = make(start, start, occ)
+        if _overlaps(inst.start, inst.end, window_start, window_end):
+            found.append(inst)
+        if len(found) >= limit:
+            break
+    for key, occ in overrides.items():
+        if occ.cancelled or key in series.excluded or len(found) >= limit:
+            continue
+        inst = make(occ.recurrence_id, occ.recurrence_id, occ)
+        if _overlaps(inst.start, inst.end, window_start, window_end):
+            found.append(inst)
+    tz = window_start.tzinfo
+    found.sort(key=lambda i: as_aware(i.start, tz))
+    return found[:limit]

@@ -1,0 +1,110 @@
+"""Time zones and moments: TZID resolution, VTIMEZONE generation, normalizing client times.
+
+The domain keeps zoned times as ``ZoneInfo`` datetimes; clients send TZIDs
+that are IANA names, Windows names (Outlook), vendor-prefixed names
+(``/mozilla.org/.../Europe/Berlin``) or zones of their own defined by a
+VTIMEZONE in the body (RFC 5545 §3.6.5).
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from icalendar import Timezone
+from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
+
+from store.domain import Moment
+
+UTC_ZONE = ZoneInfo("UTC")
+
+
+@functools.lru_cache(maxsize=1024)
+def resolve_tzid(tzid: str | None) -> ZoneInfo | None:
+    """The IANA zone a TZID names, trying IANA, Windows names and vendor prefixes, or None."""
+    if not tzid:
+        return None
+    cleaned = tzid.strip().strip('"')
+    candidates = [cleaned, WINDOWS_TO_OLSON.get(cleaned, "")]
+    if cleaned.startswith("/"):
+        parts = cleaned.strip("/").split("/")
+        candidates += ["/".join(parts[i:]) for i in range(len(parts))]
+    for name in candidates:
+        if not name or name.startswith("/") or ".." in name:
+            continue
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            continue
+    return None
+
+
+@functools.lru_cache(maxsize=256)
+def _vtimezone_bytes(tzid: str) -> bytes:
+    return Timezone.from_tzid(tzid).to_ical()
+
+
+def vtimezone(tzid: str) -> Timezone | None:
+    """A VTIMEZONE for an IANA zone, generated from zoneinfo (cached), or None if unknown."""
+    if resolve_tzid(tzid) is None:
+        return None
+    try:
+        found = Timezone.from_ical(_vtimezone_bytes(tzid))
+        return found if isinstance(found, Timezone) else None
+    except ValueError:
+        return None
+
+
+def normalize(value: Any, tzid: str | None = None) -> Moment:
+    """A client's DATE or DATE-TIME as the domain keeps it.
+
+    Zoned times get the ``ZoneInfo`` their TZID resolves to, keeping the wall
+    time; zones the body defined and no IANA zone matches become UTC, which
+    keeps the instant (but not later DST rules of a recurrence).
+    """
+    if isinstance(value, datetime):
+        value = value.replace(microsecond=0)
+        tz = value.tzinfo
+        if tz is None:
+            return value
+        if isinstance(tz, ZoneInfo):
+            return value
+        zone = resolve_tzid(tzid)
+        if zone is not None:
+            return value.replace(tzinfo=zone)
+        return value.astimezone(UTC_ZONE)
+    if isinstance(value, date):
+        return value
+    raise TypeError(f"not a date or date-time: {value!r}")
+
+
+def for_ical(moment: Moment) -> Moment:
+    """A moment icalendar can write with a TZID it can name: non-ZoneInfo zones become UTC."""
+    if isinstance(moment, datetime) and moment.tzinfo is not None and not isinstance(moment.tzinfo, ZoneInfo):
+        return moment.astimezone(UTC_ZONE)
+    return moment
+
+
+def utc(moment: datetime) -> datetime:
+    """An aware UTC datetime; naive values are taken as UTC (RFC 5545 requires UTC for COMPLETED, DTSTAMP)."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def as_aware(moment: Moment, default: tzinfo) -> datetime:
+    """A comparable aware datetime: dates are midnight, floating times are read in ``default``."""
+    if isinstance(moment, datetime):
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=default)
+    return datetime(moment.year, moment.month, moment.day, tzinfo=default)
+
+
+def is_floating(moment: Moment | None) -> bool:
+    """Dates and naive datetimes mean the same wall time everywhere (RFC 5545 §3.3.5 form #1)."""
+    return moment is not None and (not isinstance(moment, datetime) or moment.tzinfo is None)
+
+
+FLOATING_SLACK = timedelta(hours=14)
+"""The widest UTC offset: a floating time happens within ±14 h of its UTC reading."""
