@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 
 import mapping
 from server.directory import DbDirectory
@@ -168,6 +168,50 @@ def project(uow: UnitOfWork, d: DbDirectory, f: Followup,
         _remove(uow, row)
     uow.session.flush()
     return result
+
+
+def project_new(uow: UnitOfWork, d: DbDirectory, followups: list[Followup]) -> None:
+    """:func:`project` for many new follow-ups (bulk import): each rendered
+    once, one revision bump and one insert per collection."""
+    collections: dict[Target, CollectionRow | None] = {}
+    pending: dict[int, list[dict[str, object]]] = {}
+    now = naive_utc(utcnow())
+    for f in followups:
+        text = mapping.render_text(f, d)
+        start_ts, end_ts = mapping.time_range(f)
+        base = {"uid": f.uid, "followup_id": f.id, "component": mapping.component_name(f.kind), "text": text,
+                "etag": etag_of(text), "start_ts": start_ts, "end_ts": end_ts, "exact": _exact(f),
+                "modified_at": now, "href": f"{f.uid}.ics"}
+        for target in targets(f, d):
+            if target not in collections:
+                collections[target] = uow.session.scalar(select(CollectionRow).where(
+                    CollectionRow.principal == target.principal, CollectionRow.name == target.name))
+            coll = collections[target]
+            if coll is not None:
+                pending.setdefault(coll.id, []).append({**base, "collection_id": coll.id})
+    for collection_id, rows in pending.items():
+        taken: set[object] = set()
+        for first in range(0, len(rows), 500):
+            chunk = rows[first:first + 500]
+            taken.update(uow.session.scalars(select(ObjectRow.uid).where(
+                ObjectRow.collection_id == collection_id, ObjectRow.uid.in_([r["uid"] for r in chunk]))))
+        fresh = []
+        for row in rows:
+            if row["uid"] not in taken:
+                taken.add(row["uid"])
+                fresh.append(row)
+        if not fresh:
+            continue
+        top = int(uow.session.execute(
+            update(CollectionRow).where(CollectionRow.id == collection_id)
+            .values(rev=CollectionRow.rev + len(fresh), modified_at=now).returning(CollectionRow.rev)).scalar_one())
+        for i, row in enumerate(fresh):
+            row["rev"] = top - len(fresh) + 1 + i
+        for first in range(0, len(fresh), 500):
+            uow.session.execute(delete(TombstoneRow).where(
+                TombstoneRow.collection_id == collection_id,
+                TombstoneRow.href.in_([r["href"] for r in fresh[first:first + 500]])))
+        uow.session.execute(insert(ObjectRow), fresh)
 
 
 def _exact(f: Followup) -> bool:

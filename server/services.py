@@ -131,10 +131,8 @@ def create_many(engine: Engine, followups: list[Followup], actor: str = "system"
     done = 0
     for first in range(0, len(followups), batch):
         with UnitOfWork(engine, actor=actor) as uow:
-            d = DbDirectory(uow)
-            for f in followups[first:first + batch]:
-                uow.followups.add(f)
-                projection.project(uow, d, f)
+            chunk = uow.followups.add_many(followups[first:first + batch])
+            projection.project_new(uow, DbDirectory(uow), chunk)
             uow.commit()
         done += len(followups[first:first + batch])
         if progress:

@@ -110,47 +110,67 @@ def _occurrences(values: list[Occurrence]) -> str | None:
     ])
 
 
-def followup_to_row(f: Followup, row: FollowupRow, owner_tz: str) -> None:
-    """Copy every field of ``f`` onto ``row`` (children replaced wholesale)."""
-    row.uid = f.uid
-    row.owner_id = f.owner_id
-    row.kind = f.kind.value
-    row.title = f.title
-    row.agenda = f.agenda
-    row.notes = f.notes
-    row.type_id = f.type_id
-    row.company_id = f.company_id
-    row.person_id = f.person_id
-    row.sale_id = f.sale_id
-    row.project_id = f.project_id
-    row.start = moments.encode(f.start)
-    row.end = moments.encode(f.end)
-    row.deadline = moments.encode(f.deadline)
-    row.start_utc = moments.to_utc(f.start, owner_tz)
-    row.end_utc = moments.to_utc(f.end, owner_tz)
-    row.deadline_utc = moments.to_utc(f.deadline, owner_tz)
+def followup_columns(f: Followup, owner_tz: str) -> dict[str, Any]:
+    """The scalar columns of ``f``'s row (timestamps and id excluded)."""
     rec = f.recurrence
-    row.rrule = rec.rule if rec else None
-    row.rdates = _moment_list(rec.rdates) if rec else None
-    row.exdates = _moment_list(rec.exdates) if rec else None
-    row.overrides = _occurrences(f.overrides)
-    row.busy = f.busy
-    row.alarm_minutes = f.alarm_minutes
-    row.location = f.location
-    row.conference = f.conference
-    row.priority = f.priority
-    row.completed_at = naive_utc(f.completed_at)
-    row.cancelled = f.cancelled
-    row.private = f.private
-    row.sequence = f.sequence
-    row.client_data = f.client_data
-    row.participants = [
-        ParticipantRow(position=i, user_id=p.user_id, person_id=p.person_id, email=p.email, name=p.name,
-                       partstat=p.partstat.value)
+    return {
+        "uid": f.uid,
+        "owner_id": f.owner_id,
+        "kind": f.kind.value,
+        "title": f.title,
+        "agenda": f.agenda,
+        "notes": f.notes,
+        "type_id": f.type_id,
+        "company_id": f.company_id,
+        "person_id": f.person_id,
+        "sale_id": f.sale_id,
+        "project_id": f.project_id,
+        "start": moments.encode(f.start),
+        "end": moments.encode(f.end),
+        "deadline": moments.encode(f.deadline),
+        "start_utc": moments.to_utc(f.start, owner_tz),
+        "end_utc": moments.to_utc(f.end, owner_tz),
+        "deadline_utc": moments.to_utc(f.deadline, owner_tz),
+        "rrule": rec.rule if rec else None,
+        "rdates": _moment_list(rec.rdates) if rec else None,
+        "exdates": _moment_list(rec.exdates) if rec else None,
+        "overrides": _occurrences(f.overrides),
+        "busy": f.busy,
+        "alarm_minutes": f.alarm_minutes,
+        "location": f.location,
+        "conference": f.conference,
+        "priority": f.priority,
+        "completed_at": naive_utc(f.completed_at),
+        "cancelled": f.cancelled,
+        "private": f.private,
+        "sequence": f.sequence,
+        "client_data": f.client_data,
+    }
+
+
+def participant_columns(f: Followup) -> list[dict[str, Any]]:
+    return [
+        {"position": i, "user_id": p.user_id, "person_id": p.person_id, "email": p.email, "name": p.name,
+         "partstat": p.partstat.value}
         for i, p in enumerate(f.participants)
     ]
-    row.resources = [BookingRow(resource_id=rid, position=i) for i, rid in enumerate(f.resource_ids)]
-    row.values = [ValueRow(field_id=fid, value=value) for fid, value in sorted(f.custom.items())]
+
+
+def booking_columns(f: Followup) -> list[dict[str, Any]]:
+    return [{"resource_id": rid, "position": i} for i, rid in enumerate(f.resource_ids)]
+
+
+def value_columns(f: Followup) -> list[dict[str, Any]]:
+    return [{"field_id": fid, "value": value} for fid, value in sorted(f.custom.items())]
+
+
+def followup_to_row(f: Followup, row: FollowupRow, owner_tz: str) -> None:
+    """Copy every field of ``f`` onto ``row`` (children replaced wholesale)."""
+    for key, value in followup_columns(f, owner_tz).items():
+        setattr(row, key, value)
+    row.participants = [ParticipantRow(**p) for p in participant_columns(f)]
+    row.resources = [BookingRow(**b) for b in booking_columns(f)]
+    row.values = [ValueRow(**v) for v in value_columns(f)]
 
 
 def _decode_list(text: str | None) -> list[Any]:
