@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
-from icalendar import Alarm, Calendar, Component, Event, Todo
+from icalendar import Alarm, Calendar, Component, Event, Timezone, Todo
 from icalendar.prop import vCalAddress, vDDDTypes, vInt, vRecur, vText, vUri
 
 from mapping.directory import Directory
@@ -26,7 +26,8 @@ from mapping.preserve import (
     props,
     wanted_alarm_related,
 )
-from mapping.timezones import for_ical, utc, vtimezone
+from mapping.timezones import for_ical, resolve_tzid, utc
+from mapping.vtimezone import vtimezone_text
 from store.domain import Followup, Kind, Moment, Occurrence, Participant, ResourceKind
 from store.errors import NotFound
 
@@ -37,12 +38,29 @@ PRIVATE_CLASSES = ("PRIVATE", "CONFIDENTIAL")
 
 
 def render_text(f: Followup, d: Directory) -> str:
-    """The object as it goes on the wire: iCalendar text with CRLF line ends (RFC 5545 §3.1)."""
-    return render(f, d).to_ical(sorted=False).decode("utf-8")
+    """The object as it goes on the wire: iCalendar text with CRLF line ends (RFC 5545 §3.1).
+
+    Generated VTIMEZONEs are spliced in as cached text: serializing them
+    again for every object cost more than the rest of the object."""
+    cal = _build(f, d)
+    zones = _zones(cal)
+    text = cal.to_ical(sorted=False).decode("utf-8")
+    if not zones:
+        return text
+    at = text.index("\r\nBEGIN:") + 2
+    return text[:at] + "".join(zones) + text[at:]
 
 
 def render(f: Followup, d: Directory) -> Calendar:
     """One VCALENDAR with the follow-up's component, its overrides, the client's kept data and VTIMEZONEs."""
+    cal = _build(f, d)
+    zones = [Timezone.from_ical(text) for text in _zones(cal)]
+    cal.subcomponents[0:0] = zones
+    return cal
+
+
+def _build(f: Followup, d: Directory) -> Calendar:
+    """The calendar without the generated VTIMEZONEs (a client's own are kept)."""
     data = ClientData.load(f.client_data)
     cal = Calendar()
     cal.add("VERSION", "2.0")
@@ -54,25 +72,23 @@ def render(f: Followup, d: Directory) -> Calendar:
     cal.add_component(_component(f, d, None, data.master))
     for occ in f.overrides:
         cal.add_component(_component(f, d, occ, data.for_instance(occ.recurrence_id)))
-    custom_zones: dict[str, Component] = {}
+    custom_zones: list[Component] = []
     if data.calendar is not None:
         for sub in data.calendar.subcomponents:
             if sub.name == "VTIMEZONE":
-                custom_zones[str(sub.get("TZID", ""))] = sub
+                custom_zones.append(sub)
             elif sub.name not in ("VEVENT", "VTODO"):
                 cal.add_component(sub)
-    _add_timezones(cal, custom_zones)
+    used = cal.get_used_tzids() - {"UTC"}
+    cal.subcomponents[0:0] = [z for z in custom_zones if str(z.get("TZID", "")) in used]
     return cal
 
 
-def _add_timezones(cal: Calendar, custom: dict[str, Component]) -> None:
-    """A VTIMEZONE for every TZID used (RFC 5545 §3.6.5), generated from zoneinfo or kept from the client."""
-    zones: list[Component] = []
-    for tzid in sorted(cal.get_used_tzids() - {"UTC"}):
-        tz: Component | None = custom.get(tzid) or vtimezone(tzid)
-        if tz is not None:
-            zones.append(tz)
-    cal.subcomponents[0:0] = zones
+def _zones(cal: Calendar) -> list[str]:
+    """VTIMEZONE texts for the TZIDs used and not defined by the client (RFC 5545 §3.6.5)."""
+    defined = {str(sub.get("TZID", "")) for sub in cal.subcomponents if sub.name == "VTIMEZONE"}
+    return [vtimezone_text(tzid) for tzid in sorted(cal.get_used_tzids() - {"UTC"} - defined)
+            if resolve_tzid(tzid) is not None and resolve_tzid(tzid).key == tzid]  # type: ignore[union-attr]
 
 
 def _add(comp: Component, name: str, value: Any, params: dict[str, Any] | None = None) -> None:
