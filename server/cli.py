@@ -1,0 +1,124 @@
+"""The ``followups`` command: the CRM's follow-up store from the shell.
+
+Writes go through :mod:`server.services` (so calendars stay current); reads
+use a read-only unit of work. Expected errors print one line,
+``followups: error: <what to do>``, and exit 2 for bad input or 1 for other
+failures; ``--json`` prints stable JSON (see :mod:`server.views`) for scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from server import cli_directory, cli_followups, cli_views
+from server.cli_common import PROG, Context, Parser, Progress, emit_json
+from store.errors import Conflict, InvalidFollowup, NotFound, StoreError
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+def cmd_init(ctx: Context) -> int:
+    from server.services import open_store
+
+    open_store(ctx.url)
+    print(f"store ready at {ctx.url}", file=sys.stderr)
+    return 0
+
+
+def cmd_demo(ctx: Context) -> int:
+    from server.demo import PASSWORD, load_demo
+    from server.services import open_store
+
+    engine = open_store(ctx.url)
+    bar = Progress("loading demo data")
+    try:
+        info = load_demo(engine, progress=bar)
+    finally:
+        bar.finish()
+    if ctx.json:
+        emit_json(info.as_dict())
+        return 0
+    print(f"demo data loaded: {len(info.users)} users, {info.resources} resources, {info.companies} companies, "
+          f"{info.followups} follow-ups")
+    print(f"log in as {', '.join(login for login, _ in info.users)} with the password {PASSWORD!r}")
+    return 0
+
+
+def cmd_serve(ctx: Context) -> int:
+    from server.serve import serve  # type: ignore[import-not-found, unused-ignore]
+
+    return int(serve(ctx.args, ctx.url) or 0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog=PROG, description="The CRM's follow-ups (meetings, to-dos, calls) and their CalDAV server.",
+                    epilog="Every command has --help. Exit codes: 0 ok, 1 failure, 2 bad input.")
+    parser.add_argument("--database", metavar="URL",
+                        help="sqlite:///PATH, a file path, or postgresql://... "
+                             "(default: $FOLLOWUPS_DATABASE, else a SQLite file in ~/.local/share/followup-caldav)")
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts (also accepted after a command)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=Parser)
+
+    p = sub.add_parser("init", help="create or upgrade the store",
+                       description="Create the store, or upgrade its schema; never drops data.")
+    p.set_defaults(handler=cmd_init)
+    p = sub.add_parser("demo", help="load demo data into an empty store",
+                       description="Create the store if needed and load demo users, rooms, companies and ~200 "
+                                   "follow-ups over this month and the next. Users anna, bjorn, carla and david, "
+                                   "password 'demo'. Refuses a store that already holds users or follow-ups.")
+    p.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print a JSON summary")
+    p.set_defaults(handler=cmd_demo)
+
+    cli_directory.register(sub, Parser)
+    cli_followups.register(sub, Parser)
+    cli_views.register(sub, Parser)
+
+    p = sub.add_parser("serve", help="run the CalDAV server", description="Run the CalDAV server over the store.")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=5232, help="port (default 5232)")
+    p.add_argument("--config", metavar="PATH", help="configuration file")
+    p.add_argument("--demo", action="store_true", help="load demo data first when the store is empty")
+    p.set_defaults(handler=cmd_serve)
+    return parser
+
+
+def _fail(message: str, code: int) -> int:
+    sys.stderr.write(f"{PROG}: error: {message}\n")
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from store import db
+
+    ctx = Context(args=args, url=args.database or db.default_url())
+    handler: Any = args.handler
+    try:
+        return int(handler(ctx))
+    except (InvalidFollowup, NotFound) as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    except Conflict as exc:
+        return _fail(str(exc), EXIT_FAILURE)
+    except StoreError as exc:
+        return _fail(str(exc), EXIT_FAILURE)
+    except (ValueError, LookupError) as exc:
+        return _fail(str(exc) or type(exc).__name__, EXIT_USAGE)
+    except SQLAlchemyError as exc:
+        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        return _fail(f"database error: {first[0] if first else type(exc).__name__}", EXIT_FAILURE)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except BrokenPipeError:
+        return EXIT_FAILURE
+    finally:
+        db.dispose_all()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
