@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from mapping.directory import Directory, MemoryDirectory
 from mapping.errors import InvalidCalendarData, NoOrManyUids, UnknownTimezone, UnsupportedComponent
+from mapping.overlap import OverlapIndex, overlaps
 from mapping.parse import to_followup
 from mapping.recurrence import Instance, expand
 from mapping.render import render, render_text
@@ -22,11 +23,13 @@ __all__ = [
     "InvalidCalendarData",
     "MemoryDirectory",
     "NoOrManyUids",
+    "OverlapIndex",
     "UnknownTimezone",
     "UnsupportedComponent",
     "check_component",
     "component_name",
     "expand",
+    "overlaps",
     "parse_calendar",
     "render",
     "render_text",

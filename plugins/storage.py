@@ -108,15 +108,13 @@ class Collection(storage.BaseCollection):
         return [(h, found.get(h)) for h in hrefs]
 
     def get_filtered(self, filters: Iterable[ET.Element]) -> Iterable[tuple[radicale_item.Item, bool]]:
-        """calendar-query from the time-range index. ``filters_matched`` is True
-        only where the index answers the filter exactly; widened ranges
-        (recurrences, dates, floating times) are re-checked by Radicale."""
+        """calendar-query from the time-range index; ``server.caldav.query``
+        decides each candidate exactly where the filter is a plain time range."""
         if self._view is None:
             return
         tag, start, end, simple = radicale_filter.simplify_prefilters(filters, "VCALENDAR")
-        for o in caldav.in_range(self._storage.engine, self._view.id, tag, start, end):
-            exact = simple and o.exact and o.component == "VEVENT" and (start <= o.start_ts or o.end_ts <= end)
-            yield self._item(o), exact
+        for o, matched in caldav.query(self._storage.engine, self._view.id, tag, start, end, simple):
+            yield self._item(o), matched
 
     def has_uid(self, uid: str) -> bool:
         return self._view is not None and caldav.has_uid(self._storage.engine, self._view.id, uid)

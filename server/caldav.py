@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -149,6 +151,46 @@ def in_range(engine: Engine, collection_id: int, component: str | None, start: i
         if component:
             stmt = stmt.where(ObjectRow.component == component)
         return [_object(r) for r in uow.session.scalars(stmt.order_by(ObjectRow.href))]
+
+
+_OVERLAP_CACHE: OrderedDict[str, mapping.OverlapIndex] = OrderedDict()
+_OVERLAP_LOCK = threading.Lock()
+OVERLAP_CACHE_SIZE = 50_000
+
+
+def _overlap_index(o: ObjectView) -> mapping.OverlapIndex:
+    """The object's instance index, built once per object text (keyed by etag)."""
+    with _OVERLAP_LOCK:
+        found = _OVERLAP_CACHE.get(o.etag)
+        if found is not None:
+            _OVERLAP_CACHE.move_to_end(o.etag)
+            return found
+    index = mapping.OverlapIndex(mapping.parse_calendar(o.text))
+    with _OVERLAP_LOCK:
+        _OVERLAP_CACHE[o.etag] = index
+        while len(_OVERLAP_CACHE) > OVERLAP_CACHE_SIZE:
+            _OVERLAP_CACHE.popitem(last=False)
+    return index
+
+
+def query(engine: Engine, collection_id: int, component: str | None, start: int, end: int,
+          simple: bool) -> list[tuple[ObjectView, bool]]:
+    """calendar-query candidates and whether each fully matches the filter.
+
+    With a simple filter (one component and a time range), every object is
+    decided here: a timed single event by its indexed range, anything else
+    (recurrences, dates, floating times, to-dos) by a bounded walk over its
+    instances, so no query ever expands a series from its first instance.
+    Other filters are left to Radicale (``False``)."""
+    found = []
+    for o in in_range(engine, collection_id, component, start, end):
+        if not simple:
+            found.append((o, False))
+        elif o.exact and o.component == "VEVENT":
+            found.append((o, True))
+        elif _overlap_index(o).overlaps(start, end):
+            found.append((o, True))
+    return found
 
 
 def has_uid(engine: Engine, collection_id: int, uid: str) -> bool:
@@ -329,7 +371,7 @@ def move(uow: UnitOfWork, src: tuple[str, str, str], dst: tuple[str, str, str], 
         raise NotFound(f"no object {src[2]} in /{src[0]}/{src[1]}/")
     if row.component != dst_coll.component:
         raise mapping.UnsupportedComponent(
-            f"/{dst[0]}/{dst[1]}/ holds {dst_coll.component} only, not {row.component}", component=row.component)
+            row.component, f"/{dst[0]}/{dst[1]}/ holds {dst_coll.component} only, not {row.component}")
     if src_coll.id != dst_coll.id:
         raise Forbidden("a follow-up moves between calendars by changing its kind in the CRM")
     target = _object_row(uow, dst_coll.id, dst[2])

@@ -101,8 +101,10 @@ def radicale_configuration(settings: Settings) -> Any:
     configuration = config.load()
     configuration.update({
         "server": {
-            "hosts": f"{settings.host}:{settings.port}",
+            # Radicale's own listener is not used; its config refuses port 0.
+            "hosts": f"{settings.host}:{settings.port or 5232}",
             "max_content_length": str(settings.max_body),
+            "max_resource_size": str(int(settings.max_body * 0.8)),
         },
         "auth": {"type": "plugins.auth", "delay": str(settings.auth_delay)},
         "rights": {
