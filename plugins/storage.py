@@ -201,8 +201,8 @@ class Storage(storage.BaseStorage):
             if principal is None:
                 return
             yield Collection(self, sane, principal=principal)
-            for view in principal.collections:
-                yield Collection(self, f"{sane}/{view.name}", principal=principal, view=view)
+            for child in principal.collections:
+                yield Collection(self, f"{sane}/{child.name}", principal=principal, view=child)
             return
         view = caldav.collection(self.engine, parts[0], parts[1], with_items=len(parts) == 2 and depth != "0")
         if view is None:

@@ -21,7 +21,6 @@ from sqlalchemy import delete, insert, select, update
 
 import mapping
 from server.directory import DbDirectory
-from store.convert import naive_utc
 from store.domain import Followup, Kind, PartStat, Resource, User, utcnow
 from store.errors import NotFound
 from store.orm import CollectionRow, Meta, ObjectRow, TombstoneRow
@@ -37,6 +36,10 @@ TITLES = {MEETINGS: "Meetings", TASKS: "To-dos and calls", BOOKINGS: "Bookings"}
 class Target:
     principal: str
     name: str
+
+
+def _now() -> datetime:
+    return utcnow().replace(tzinfo=None)
 
 
 def etag_of(text: str) -> str:
@@ -70,7 +73,7 @@ def _ensure(uow: UnitOfWork, principal: str, name: str, displayname: str) -> Col
             "C:supported-calendar-component-set": COMPONENTS[name],
         }
         row = CollectionRow(principal=principal, name=name, component=COMPONENTS[name], rev=0,
-                            props=json.dumps(props), modified_at=naive_utc(utcnow()))
+                            props=json.dumps(props), modified_at=_now())
         uow.session.add(row)
         uow.session.flush()
     return row
@@ -99,7 +102,7 @@ def bump(uow: UnitOfWork, collection_id: int) -> int:
     revisions become visible in the order they were taken."""
     rev = uow.session.execute(
         update(CollectionRow).where(CollectionRow.id == collection_id)
-        .values(rev=CollectionRow.rev + 1, modified_at=naive_utc(utcnow()))
+        .values(rev=CollectionRow.rev + 1, modified_at=_now())
         .returning(CollectionRow.rev)
     ).scalar_one()
     return int(rev)
@@ -135,7 +138,7 @@ def project(uow: UnitOfWork, d: DbDirectory, f: Followup,
     start_ts, end_ts = mapping.time_range(f)
     exact = _exact(f)
     component = mapping.component_name(f.kind)
-    now = naive_utc(utcnow())
+    now = _now()
     existing = {row.collection_id: row for row in uow.session.scalars(
         select(ObjectRow).where(ObjectRow.followup_id == f.id))}
     result: dict[Target, ObjectRow] = {}
@@ -175,7 +178,7 @@ def project_new(uow: UnitOfWork, d: DbDirectory, followups: list[Followup]) -> N
     once, one revision bump and one insert per collection."""
     collections: dict[Target, CollectionRow | None] = {}
     pending: dict[int, list[dict[str, object]]] = {}
-    now = naive_utc(utcnow())
+    now = _now()
     for f in followups:
         text = mapping.render_text(f, d)
         start_ts, end_ts = mapping.time_range(f)
@@ -245,7 +248,7 @@ def rename(uow: UnitOfWork, row: ObjectRow, href: str) -> None:
         old.rev = rev
     uow.session.execute(delete(TombstoneRow).where(TombstoneRow.collection_id == row.collection_id,
                                                    TombstoneRow.href == href))
-    row.href, row.rev, row.modified_at = href, rev, naive_utc(utcnow())
+    row.href, row.rev, row.modified_at = href, rev, _now()
     uow.session.flush()
 
 

@@ -48,7 +48,7 @@ def serve(args: argparse.Namespace, database_url: str | None = None) -> int:
         demo_users = _ensure_demo(url)
     server = make_server(settings)
     host, port = server.server_address[:2]
-    base = f"http://{host}:{port}/"
+    base = f"http://{host.decode() if isinstance(host, bytes) else host}:{port}/"
     print(f"followup-caldav serving {url}", file=sys.stderr)
     print(f"CalDAV URL: {base}", flush=True)
     for login, password in demo_users[:1]:
