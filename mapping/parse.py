@@ -27,7 +27,7 @@ from mapping.preserve import (
     props,
     wanted_alarm_related,
 )
-from mapping.render import PRIVATE_CLASSES, location_of, render, same_moment, shift
+from mapping.render import PRIVATE_CLASSES, location_of, render_without_zones, same_moment, shift
 from mapping.timezones import UTC_ZONE, normalize, resolve_tzid, utc
 from mapping.validate import main_components
 from store.domain import (
@@ -444,5 +444,5 @@ def to_followup(cal: Calendar, owner: User, d: Directory, existing: Followup | N
     master_location = location_of(f, d)
     f.overrides = [_occurrence(c, f, master_location) for c in mains if "RECURRENCE-ID" in c]
     f.validate()
-    f.client_data = client_data_of(cal, ftype.name, render(f, d))
+    f.client_data = client_data_of(cal, ftype.name, render_without_zones(f, d))
     return f

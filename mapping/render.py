@@ -42,7 +42,7 @@ def render_text(f: Followup, d: Directory) -> str:
 
     Generated VTIMEZONEs are spliced in as cached text: serializing them
     again for every object cost more than the rest of the object."""
-    cal = _build(f, d)
+    cal = render_without_zones(f, d)
     zones = _zones(cal)
     text = cal.to_ical(sorted=False).decode("utf-8")
     if not zones:
@@ -53,14 +53,15 @@ def render_text(f: Followup, d: Directory) -> str:
 
 def render(f: Followup, d: Directory) -> Calendar:
     """One VCALENDAR with the follow-up's component, its overrides, the client's kept data and VTIMEZONEs."""
-    cal = _build(f, d)
+    cal = render_without_zones(f, d)
     zones = [Timezone.from_ical(text) for text in _zones(cal)]
     cal.subcomponents[0:0] = zones
     return cal
 
 
-def _build(f: Followup, d: Directory) -> Calendar:
-    """The calendar without the generated VTIMEZONEs (a client's own are kept)."""
+def render_without_zones(f: Followup, d: Directory) -> Calendar:
+    """The calendar without the generated VTIMEZONEs (a client's own are kept):
+    all the mapping needs to compare a client's object with a rendering."""
     data = ClientData.load(f.client_data)
     cal = Calendar()
     cal.add("VERSION", "2.0")

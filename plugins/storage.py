@@ -130,11 +130,13 @@ class Collection(storage.BaseCollection):
             raise _refused(f"/{self._path}/ is not a calendar")
         view = self._view
         old = self._items.get(href) if self._items is not None else None
-        sent = item.serialize()
+        state = requestlog.state()
+        if state.body is not None:  # read and parsed by server.app already
+            sent_text, parsed = state.body.decode("utf-8", "replace"), state.calendar
+        else:  # plain Radicale: its own parse, serialized again
+            sent_text, parsed = item.serialize(), None
         stored, _replaced = self._storage.write(
-            lambda uow, user: caldav.put(uow, view.principal, view.name, href, sent, user))
-        body = requestlog.state().body
-        sent_text = body.decode("utf-8", "replace") if body is not None else sent
+            lambda uow, user: caldav.put(uow, view.principal, view.name, href, sent_text, user, parsed))
         requestlog.state().rewritten = _normal(stored.text) != _normal(sent_text)
         return self._item(stored), old
 

@@ -103,6 +103,7 @@ class Application:
         except mapping.InvalidCalendarData as exc:
             return _text("400 Bad Request", str(exc))
         requestlog.state().body = raw
+        requestlog.state().calendar = cal
         return None
 
 

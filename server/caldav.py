@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
+from icalendar import Calendar
 from sqlalchemy import Engine, select
 
 import mapping
@@ -297,11 +298,13 @@ def _object_row(uow: UnitOfWork, collection_id: int, href: str) -> ObjectRow | N
                                                       ObjectRow.href == href))
 
 
-def put(uow: UnitOfWork, login: str, name: str, href: str, data: str, user: str) -> tuple[ObjectView, bool]:
+def put(uow: UnitOfWork, login: str, name: str, href: str, data: str, user: str,
+        parsed: Calendar | None = None) -> tuple[ObjectView, bool]:
     """Create or replace the object at ``href``. Returns the stored object and
-    whether it replaced one."""
+    whether it replaced one. ``parsed`` is ``data`` already parsed by
+    ``mapping.parse_calendar``, when the caller has it."""
     coll, owner = _writable(uow, login, name, user)
-    cal = mapping.parse_calendar(data)
+    cal = parsed if parsed is not None else mapping.parse_calendar(data)
     mapping.check_component(cal, coll.component)
     uid = mapping.uid_of(cal)
     d = DbDirectory(uow)

@@ -46,9 +46,16 @@ def etag_of(text: str) -> str:
     return '"{}"'.format(hashlib.sha256(text.encode("utf-8")).hexdigest()[:40])
 
 
+_INSTANCE_IDS: dict[str, str] = {}
+
+
 def instance_id(uow: UnitOfWork) -> str:
     """A random id of this store, made on first use: sync tokens carry it, so a
-    token from another server or an earlier database is refused, not misread."""
+    token from another server or an earlier database is refused, not misread.
+    It never changes once made, so it is read once per database and process."""
+    key = str(uow.engine.url)
+    if key in _INSTANCE_IDS:
+        return _INSTANCE_IDS[key]
     row = uow.session.get(Meta, "instance")
     if row is None:
         import uuid
@@ -56,6 +63,8 @@ def instance_id(uow: UnitOfWork) -> str:
         row = Meta(key="instance", value=uuid.uuid4().hex[:16])
         uow.session.add(row)
         uow.session.flush()
+        return row.value
+    _INSTANCE_IDS[key] = row.value
     return row.value
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass
@@ -16,6 +17,8 @@ class RequestState:
     rewritten: bool = False
     """The stored object differs from the PUT body."""
     body: bytes | None = None
+    calendar: Any = None
+    """``body`` as ``mapping.parse_calendar`` parsed it."""
 
 
 _local = threading.local()
