@@ -1,0 +1,329 @@
+"""Benchmark: this server against vanilla Radicale 3.9 on the same objects.
+
+    python -m server.bench --n 10000 [--repeat 5] [--database URL] [--out FILE]
+    python -m server.bench --check-only          # CI: N=200, one repetition
+
+Builds N follow-ups of one user (a seeded, realistic mix; see
+``server.bench_data``), bulk-loads them through ``services.create_many``
+(timed: follow-ups per second, rendering included), writes the very texts our
+store rendered into Radicale's filesystem storage, starts both servers as
+subprocesses and times real CalDAV requests against each, checking every
+answer. Exits 1 when an answer is wrong; timings are reported, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from server import bench_data as data
+from server import bench_dav as dav
+from server import bench_report as report
+from server import bench_servers as servers
+from server.bench_report import OURS, RADICALE, Results
+from server.projection import MEETINGS, TASKS
+
+COLLECTIONS = (MEETINGS, TASKS)
+
+
+@dataclass
+class Side:
+    """One server under test and what it must hold."""
+
+    key: str
+    process: servers.ServerProcess
+    members: dict[str, set[str]]
+    queried: dict[str, set[str]] = field(default_factory=dict)
+
+    @property
+    def client(self) -> dav.Client:
+        return dav.Client(self.process.port, data.LOGIN, data.PASSWORD)
+
+
+@dataclass
+class Bench:
+    args: argparse.Namespace
+    workdir: Path
+    database: str
+    dataset: data.Dataset | None = None
+    radicale: servers.RadicaleSetup | None = None
+    results: Results = field(default_factory=Results)
+
+    @property
+    def ds(self) -> data.Dataset:
+        assert self.dataset is not None
+        return self.dataset
+
+
+def path_of(coll: str, href: str = "") -> str:
+    return f"/{data.LOGIN}/{coll}/{href}"
+
+
+# -- loading -------------------------------------------------------------------------------
+
+
+def load(b: Bench) -> None:
+    """Our store via create_many (timed), then Radicale's folder from what it rendered."""
+    from server import services
+    from store import db
+    from store.uow import UnitOfWork
+
+    engine = services.open_store(b.database)
+    with UnitOfWork(engine, write=False) as uow:
+        if uow.followups.count() or uow.users.list():
+            raise SystemExit(f"bench: {b.database} already holds data; give an empty database")
+    directory = data.setup_directory(engine)
+    followups = data.generate(directory, b.args.n, b.args.seed)
+    started = time.perf_counter()
+    services.create_many(engine, followups, actor="bench")
+    b.results.bulk_seconds, b.results.bulk_count = time.perf_counter() - started, len(followups)
+    b.dataset = data.Dataset(directory, followups, data.stored_texts(engine))
+    db.dispose_all()
+    b.radicale = servers.write_radicale(b.workdir, data.LOGIN, data.PASSWORD, b.ds.texts)
+
+
+def describe(b: Bench) -> list[str]:
+    kinds: dict[str, int] = {}
+    for f in b.ds.followups:
+        label = "recurring meetings" if f.recurrence else f"{f.kind.value}s"
+        kinds[label] = kinds.get(label, 0) + 1
+    week = data.expected_week(b.ds.followups)
+    return [f"- dataset: {b.args.n} follow-ups (seed {b.args.seed}): "
+            + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+            + f"; /bench/meetings/ holds {len(b.ds.texts[MEETINGS])} objects, /bench/tasks/ "
+            f"{len(b.ds.texts[TASKS])}; the one-week query ({data.WEEK_START:%Y-%m-%d %H:%M}Z + 7 days) expects "
+            f"{len(week[MEETINGS])} meetings and {len(week[TASKS])} tasks"]
+
+
+# -- one repetition on one server -------------------------------------------------------------
+
+
+def _step(b: Bench, side: Side, what: str, run: Callable[[], None]) -> None:
+    try:
+        run()
+    except (dav.WrongAnswer, OSError, ValueError) as exc:
+        b.results.errors.append(f"{side.key}: {what}: {exc}")
+
+
+def _same(b: Bench, side: Side, what: str, got: set[str], want: set[str]) -> None:
+    if got != want:
+        b.results.errors.append(f"{side.key}: {what}: {len(got - want)} unexpected, {len(want - got)} missing "
+                                f"(e.g. {sorted(got ^ want)[:3]})")
+
+
+def _changed_href(b: Bench, coll: str, rep: int) -> str:
+    hrefs = sorted(b.ds.texts[coll])
+    return hrefs[(rep * 7919) % len(hrefs)]
+
+
+def measure_collection(b: Bench, side: Side, coll: str, rep: int) -> None:
+    c, r, base = side.client, b.results, path_of(coll)
+    token = ""
+
+    def propfind() -> None:
+        seconds, names = dav.propfind_etags(c, base)
+        r.add("propfind", coll, side.key, seconds)
+        _same(b, side, f"PROPFIND {base}", names, side.members[coll])
+
+    def ctag() -> None:
+        r.add("ctag", coll, side.key, dav.getctag(c, base)[0])
+
+    def initial() -> None:
+        nonlocal token
+        seconds, token, got = dav.initial_sync(c, base)
+        r.add("initial", coll, side.key, seconds)
+        _same(b, side, f"initial sync {base}", set(got), side.members[coll])
+        r.check(all("BEGIN:VCALENDAR" in text for text in got.values()),
+                f"{side.key}: initial sync {base}: an object without calendar-data")
+
+    def incremental() -> None:
+        href = _changed_href(b, coll, rep)
+        dav.put(c, base + href, data.changed_text(b.ds.texts[coll][href], rep), new=False)
+        seconds, _token, changed, removed = dav.sync_collection(c, base, token)
+        r.add("incremental", coll, side.key, seconds)
+        _same(b, side, f"incremental sync {base}", changed | removed, {href})
+
+    def query() -> None:
+        seconds, names = dav.calendar_query(c, base, data.COMPONENT_OF[coll], data.WEEK_START, data.WEEK_END)
+        r.add("query", coll, side.key, seconds)
+        side.queried[coll] = names
+        check_query(b, side, coll, names)
+
+    def put_new() -> None:
+        href, text = data.new_object(b.ds.directory, coll, rep)
+        r.add("put", coll, side.key, dav.put(c, base + href, text, new=True))
+        side.members[coll].add(href)
+
+    def get() -> None:
+        seconds, uids = dav.get_collection(c, base)
+        r.add("get", coll, side.key, seconds)
+        _same(b, side, f"GET {base}", {f"{u}.ics" for u in uids}, side.members[coll])
+
+    for what, run in (("PROPFIND depth 1", propfind), ("getctag", ctag), ("initial sync", initial),
+                      ("incremental sync", incremental), ("calendar-query", query), ("PUT", put_new),
+                      ("GET", get)):
+        if what == "incremental sync" and not token:
+            continue
+        _step(b, side, f"{what} {base}", run)
+
+
+def check_query(b: Bench, side: Side, coll: str, names: set[str]) -> None:
+    """Missing objects are wrong; extra ones are wrong unless recurring (RFC 4791
+    lets a server that cannot expand a recurrence over-include it)."""
+    want = data.expected_week(b.ds.followups)[coll]
+    missing, extra = want - names, names - want
+    recurring = data.recurring_hrefs(b.ds.followups)
+    b.results.check(not missing, f"{side.key}: one-week query {coll}: {len(missing)} missing, e.g. "
+                                 f"{sorted(missing)[:3]}")
+    b.results.check(extra <= recurring, f"{side.key}: one-week query {coll}: {len(extra - recurring)} "
+                                        f"non-recurring objects too many, e.g. {sorted(extra - recurring)[:3]}")
+    if extra & recurring:
+        note = f"{side.key}: one-week query {coll}: over-includes {len(extra)} recurring objects (allowed)"
+        if note not in b.results.notes:
+            b.results.notes.append(note)
+
+
+def first_request(b: Bench, side: Side, row: str) -> None:
+    """PROPFIND depth 1 on each collection, right after the process listens."""
+    for coll in COLLECTIONS:
+        def run(coll: str = coll) -> None:
+            seconds, names = dav.propfind_etags(side.client, path_of(coll))
+            b.results.add(row, coll, side.key, seconds)
+            _same(b, side, f"first PROPFIND {path_of(coll)}", names, side.members[coll])
+
+        _step(b, side, f"first request {row}", run)
+
+
+# -- the run ---------------------------------------------------------------------------------
+
+
+def start(b: Bench, key: str) -> servers.ServerProcess:
+    if key == OURS:
+        return servers.start_ours(b.database, b.workdir)
+    assert b.radicale is not None
+    return servers.start_radicale(b.radicale, b.workdir)
+
+
+def warm_phase(b: Bench) -> tuple[Side, Side]:
+    members = {coll: set(b.ds.texts[coll]) for coll in COLLECTIONS}
+    ours = Side(OURS, start(b, OURS), {k: set(v) for k, v in members.items()})
+    first_request(b, ours, "restart")
+    theirs = Side(RADICALE, start(b, RADICALE), {k: set(v) for k, v in members.items()})
+    first_request(b, theirs, "restart")  # Radicale's first start: the files have no cache yet
+    for rep in range(b.args.repeat):
+        order = (ours, theirs) if rep % 2 == 0 else (theirs, ours)
+        for side in order:
+            for coll in COLLECTIONS:
+                measure_collection(b, side, coll, rep)
+        progress(b, f"repetition {rep + 1}/{b.args.repeat} done")
+    for side in (ours, theirs):
+        b.results.rss[side.key] = side.process.peak_rss_mib()
+        side.process.stop()
+    compare_queries(b, ours, theirs)
+    return ours, theirs
+
+
+def compare_queries(b: Bench, ours: Side, theirs: Side) -> None:
+    for coll in COLLECTIONS:
+        a, z = ours.queried.get(coll, set()), theirs.queried.get(coll, set())
+        if a != z:
+            b.results.notes.append(f"one-week query {coll}: the servers differ: only ours {sorted(a - z)[:5]}, "
+                                   f"only Radicale {sorted(z - a)[:5]}")
+        else:
+            b.results.notes.append(f"one-week query {coll}: both servers return the same {len(a)} objects")
+
+
+def restart_phase(b: Bench, ours: Side, theirs: Side) -> None:
+    assert b.radicale is not None
+    for run in range(max(b.args.repeat, b.args.cold_repeat)):
+        if run < b.args.repeat - 1:
+            ours.process = start(b, OURS)
+            first_request(b, ours, "restart")
+            ours.process.stop()
+        if run < b.args.repeat:
+            theirs.process = start(b, RADICALE)
+            first_request(b, theirs, "restart_cached")
+            theirs.process.stop()
+        if run < b.args.cold_repeat - 1:
+            servers.drop_radicale_cache(b.radicale)
+            theirs.process = start(b, RADICALE)
+            first_request(b, theirs, "restart")
+            theirs.process.stop()
+    progress(b, "restarts done")
+
+
+def progress(b: Bench, message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def output(b: Bench, command: str) -> list[str]:
+    r = b.results
+    lines = [f"## followup-caldav vs Radicale: N = {b.args.n} follow-ups", "", f"- command: `{command}`",
+             *report.machine(b.database), *describe(b),
+             f"- CRM bulk load: {r.bulk_count} follow-ups in {r.bulk_seconds:.2f} s = {r.bulk_rate:,.0f}/s "
+             f"(services.create_many, rendering included; target >= {report.BULK_TARGET:,.0f}/s)", ""]
+    lines += report.table(r) + [""] + report.method_notes(r, b.args.repeat)
+    lines += [f"- note: {n}" for n in r.notes]
+    lines.append(f"- answers: {'all checked, all right' if not r.errors else f'{len(r.errors)} WRONG'}")
+    lines += [f"  - WRONG: {e}" for e in r.errors]
+    return lines
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m server.bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--n", type=int, default=None, help="follow-ups in the dataset (default 10000; 200 with "
+                                                       "--check-only)")
+    p.add_argument("--repeat", type=int, default=None, help="repetitions; medians are reported (default 5)")
+    p.add_argument("--cold-repeat", type=int, default=None,
+                   help="Radicale restarts without its cache (each parses every item, about a minute at "
+                        "N=10000; default: --repeat)")
+    p.add_argument("--database", metavar="URL", help="an empty store (default: a temporary SQLite file)")
+    p.add_argument("--out", metavar="FILE", help="also write the markdown report here")
+    p.add_argument("--seed", type=int, default=data.SEED, help="dataset seed")
+    p.add_argument("--keep", metavar="DIR", help="work in DIR and keep it (database, Radicale folder, logs)")
+    p.add_argument("--check-only", action="store_true",
+                   help="CI: small N, one repetition, check every answer; exit 1 on a wrong one")
+    args = p.parse_args(argv)
+    args.n = args.n or (200 if args.check_only else 10_000)
+    args.repeat = args.repeat or (1 if args.check_only else 5)
+    args.cold_repeat = args.cold_repeat or args.repeat
+    return args
+
+
+def run(args: argparse.Namespace, workdir: Path, command: str) -> int:
+    from store import db
+
+    database = db.normalize_url(args.database) if args.database else f"sqlite:///{workdir / 'bench.db'}"
+    b = Bench(args, workdir, database)
+    progress(b, f"loading {args.n} follow-ups")
+    load(b)
+    progress(b, "starting the servers (Radicale's first request parses every item)")
+    ours, theirs = warm_phase(b)
+    restart_phase(b, ours, theirs)
+    lines = output(b, command)
+    print("\n".join(lines), flush=True)
+    if args.out:
+        Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return 1 if b.results.errors else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    command = shlex.join([Path(sys.executable).name, "-m", "server.bench", *(sys.argv[1:] if argv is None
+                                                                             else argv)])
+    if args.keep:
+        workdir = Path(args.keep)
+        workdir.mkdir(parents=True, exist_ok=True)
+        return run(args, workdir, command)
+    with tempfile.TemporaryDirectory(prefix="followups-bench-") as tmp:
+        return run(args, Path(tmp), command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
