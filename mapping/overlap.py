@@ -1,7 +1,9 @@
 """Does an object have an instance in a time range? Bounded, for any series.
 
 A CALDAV:time-range filter (RFC 4791 9.9) on a recurring object asks whether
-any instance overlaps the window. Walking every instance from DTSTART costs
+any instance overlaps the window. Floating times and dates are read as UTC,
+as RFC 4791 9.9 leaves them to CALDAV:timezone and Radicale reads them
+without one. Walking every instance from DTSTART costs
 O(instances before the window): minutes for a minutely rule started years
 ago. Here each series fast-forwards to the window (``Series.walls``), and a
 scan is capped; a capped scan answers "overlaps" (over-including is safe,
@@ -43,9 +45,9 @@ class OverlapIndex:
         self.parts: list[_Part] = []
         for comp in components:
             t = _timing_of_component(comp)
-            lo, hi = _range(t)
+            lo, hi = _range(t, widen=False)
             series = None
-            single_lo, single_hi = _single(t)
+            single_lo, single_hi = _single(t, widen=False)
             anchor = t.start if t.start is not None else t.end
             if (t.rule or t.rdates) and anchor is not None and "RECURRENCE-ID" not in comp:
                 exdates = list(t.exdates) + [r.dt for r in moved if r is not None]

@@ -57,8 +57,10 @@ def _clamp(value: int) -> int:
     return max(MIN_TS, min(MAX_TS, value))
 
 
-def _single(t: Timing) -> tuple[int, int]:
-    """The range of one instance per the tables of RFC 4791 §9.9."""
+def _single(t: Timing, widen: bool = True) -> tuple[int, int]:
+    """The range of one instance per the tables of RFC 4791 §9.9; floating
+    times and dates widened by ±14 h unless ``widen`` is False (then they are
+    read as UTC, as a query without CALDAV:timezone does)."""
     one = 1
     if t.name == "VEVENT":
         if t.start is None:
@@ -95,14 +97,14 @@ def _single(t: Timing) -> tuple[int, int]:
             hi = MAX_TS if t.completed is None else max(stamps) + one
         else:
             return MIN_TS, MAX_TS
-    if floating:
+    if floating and widen:
         slack = int(FLOATING_SLACK.total_seconds())
         lo, hi = lo - slack, hi + slack
     return _clamp(lo), _clamp(hi)
 
 
-def _range(t: Timing) -> tuple[int, int]:
-    lo, hi = _single(t)
+def _range(t: Timing, widen: bool = True) -> tuple[int, int]:
+    lo, hi = _single(t, widen)
     if not (t.rule or t.rdates):
         return lo, hi
     anchor = t.start if t.start is not None else t.end
@@ -111,7 +113,7 @@ def _range(t: Timing) -> tuple[int, int]:
     series = Series(anchor, t.rule, t.rdates, t.exdates)
     span = hi - _ts(anchor)
     first = min([_ts(anchor)] + [_ts(m) for m in t.rdates])
-    lo = min(lo, first - (int(FLOATING_SLACK.total_seconds()) if is_floating(anchor) else 0))
+    lo = min(lo, first - (int(FLOATING_SLACK.total_seconds()) if widen and is_floating(anchor) else 0))
     last = series.last_start(COUNT_CAP)
     if last is None:
         return _clamp(lo), MAX_TS
