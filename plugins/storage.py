@@ -24,7 +24,6 @@ from radicale import config, pathutils, storage
 from radicale import item as radicale_item
 from radicale.item import filter as radicale_filter
 from radicale.log import logger
-from sqlalchemy import text
 
 import mapping
 from plugins.settings import database_url
@@ -161,10 +160,7 @@ class Storage(storage.BaseStorage):
             yield
             return
         with UnitOfWork(self.engine, actor=user or "anonymous", source=Source.CLIENT, write=True) as uow:
-            if self.engine.dialect.name == "postgresql":
-                principal = pathutils.strip_path(str(kwargs.get("path") or user or "/")).split("/")[0]
-                uow.session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
-                                    {"key": "followups:" + principal})
+            caldav.lock_principal(uow, pathutils.strip_path(str(kwargs.get("path") or user or "/")).split("/")[0])
             _local.uow, _local.user, _local.failed = uow, user, False
             try:
                 yield

@@ -25,35 +25,34 @@ import io
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from sqlalchemy import Engine
+
 import mapping
-from server import requestlog
+from server import put, requestlog
 from server.config import Settings, radicale_configuration
 from server.projection import BOOKINGS, COMPONENTS
-
-PRECONDITION = (
-    '<?xml version="1.0" encoding="utf-8"?>\n'
-    '<D:error xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">'
-    "<C:{name}/><D:responsedescription>{text}</D:responsedescription></D:error>"
-)
+from server.responses import Response, no_uid_conflict, precondition, text
+from store import db
 
 StartResponse = Callable[..., Any]
-
-
-def _xml_escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 class Application:
     """WSGI callable: prechecks, then Radicale."""
 
-    def __init__(self, radicale_app: Any, max_body: int) -> None:
+    def __init__(self, radicale_app: Any, max_body: int, engine: Engine) -> None:
         self.radicale = radicale_app
         self.max_body = max_body
+        self.engine = engine
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         requestlog.reset()
         if environ.get("REQUEST_METHOD", "GET").upper() == "PUT":
             answer = self._precheck_put(environ)
+            if answer is None and requestlog.state().calendar is not None:
+                parts = [p for p in environ.get("PATH_INFO", "").split("/") if p]
+                answer = put.handle(self.engine, environ, parts, requestlog.state().body or b"",
+                                    requestlog.state().calendar)
             if answer is not None:
                 return self._respond(start_response, *answer)
         replaced: list[bytes] = []
@@ -79,51 +78,42 @@ class Application:
         start_response(status, headers + [("Content-Length", str(len(body)))])
         return [body]
 
-    def _precheck_put(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes] | None:
+    def _precheck_put(self, environ: dict[str, Any]) -> Response | None:
         path = environ.get("PATH_INFO", "")
         parts = [p for p in path.split("/") if p]
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
-            return _text("400 Bad Request", "Content-Length is not a number")
+            return text("400 Bad Request", "Content-Length is not a number")
         if length > self.max_body:
-            return _text("413 Request Entity Too Large",
+            return text("413 Request Entity Too Large",
                          f"the body has {length} bytes; this server takes at most {self.max_body}")
         if len(parts) != 3 or parts[1] not in COMPONENTS:
             return None
         raw = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(raw)
         if parts[1] == BOOKINGS:
-            return _text("403 Forbidden", "bookings calendars are read-only: book a resource by inviting it")
+            return text("403 Forbidden", "bookings calendars are read-only: book a resource by inviting it")
         try:
             cal = mapping.parse_calendar(raw)
             mapping.check_component(cal, COMPONENTS[parts[1]])
         except mapping.UnsupportedComponent as exc:
-            return _precondition("supported-calendar-component", str(exc))
+            return precondition("supported-calendar-component", str(exc))
         except mapping.InvalidCalendarData as exc:
-            return _text("400 Bad Request", str(exc))
+            return text("400 Bad Request", str(exc))
         requestlog.state().body = raw
         requestlog.state().calendar = cal
         return None
 
 
-def _text(status: str, message: str) -> tuple[str, list[tuple[str, str]], bytes]:
-    return status, [("Content-Type", "text/plain; charset=utf-8")], (message + "\n").encode()
-
-
-def _precondition(name: str, message: str, status: str = "403 Forbidden") -> tuple[str, list[tuple[str, str]], bytes]:
-    body = PRECONDITION.format(name=name, text=_xml_escape(message)).encode()
-    return status, [("Content-Type", "application/xml; charset=utf-8")], body
-
-
-def _error(status: str, error: tuple[str, str]) -> tuple[str, list[tuple[str, str]], bytes]:
+def _error(status: str, error: tuple[str, str]) -> Response:
     kind, message = error
     if kind == "supported-calendar-component":
-        answer = _precondition(kind, message, "403 Forbidden")
+        answer = precondition(kind, message)
     elif kind == "no-uid-conflict":
-        answer = _precondition(kind, message, "409 Conflict")
+        answer = no_uid_conflict(message)
     else:
-        answer = _text(status, message)
+        answer = text(status, message)
     status, headers, body = answer
     return status, headers + [("Content-Length", str(len(body)))], body
 
@@ -136,4 +126,4 @@ def make_app(settings: Settings) -> Application:
     log.setup()
     configuration = radicale_configuration(settings)
     log.set_level(settings.log_level, False)
-    return Application(RadicaleApplication(configuration), settings.max_body)
+    return Application(RadicaleApplication(configuration), settings.max_body, db.get_engine(settings.database or None))

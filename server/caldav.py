@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 
 from icalendar import Calendar
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 
 import mapping
 from server import projection
@@ -267,6 +267,25 @@ def authenticate(engine: Engine, login: str, password: str) -> bool:
 # -- writes (inside the request's unit of work) -----------------------------------------
 
 
+def lock_principal(uow: UnitOfWork, principal: str) -> None:
+    """Serialize writers to one principal's calendars for the rest of the
+    transaction, across processes and hosts: an If-Match check and the write
+    it guards must not interleave with another writer. SQLite's write
+    transaction (BEGIN IMMEDIATE) already excludes every other writer; on
+    PostgreSQL a transaction-scoped advisory lock does it per principal."""
+    if uow.engine.dialect.name == "postgresql":
+        uow.session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": "followups:" + principal})
+
+
+def object_at(uow: UnitOfWork, login: str, name: str, href: str) -> ObjectView | None:
+    """The object at ``href`` in the request's transaction (NotFound: no such collection)."""
+    coll = _collection_row(uow, login, name)
+    if coll is None:
+        raise NotFound(f"no collection /{login}/{name}/")
+    row = _object_row(uow, coll.id, href)
+    return _object(row) if row is not None else None
+
+
 def _writable(uow: UnitOfWork, login: str, name: str, user: str) -> tuple[CollectionRow, User]:
     row = _collection_row(uow, login, name)
     if row is None:
@@ -310,6 +329,8 @@ def put(uow: UnitOfWork, login: str, name: str, href: str, data: str, user: str,
     d = DbDirectory(uow)
     row = _object_row(uow, coll.id, href)
     if row is not None:
+        if row.uid != uid:
+            raise UidConflict(row.uid, href)
         before = uow.followups.get(row.followup_id)
         if before.owner_id != owner.id:
             f = invitee_reply(uow, before, cal, owner)
