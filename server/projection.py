@@ -236,25 +236,26 @@ def _exact(f: Followup) -> bool:
     return all(isinstance(m, datetime) and m.tzinfo is not None for m in moments)
 
 
-def _remove(uow: UnitOfWork, row: ObjectRow) -> None:
+def _bury(uow: UnitOfWork, row: ObjectRow) -> int:
+    """Record that ``row``'s href leaves its collection; returns the revision."""
     rev = bump(uow, row.collection_id)
     tomb = uow.session.get(TombstoneRow, (row.collection_id, row.href))
     if tomb is None:
         uow.session.add(TombstoneRow(collection_id=row.collection_id, href=row.href, rev=rev))
     else:
         tomb.rev = rev
+    return rev
+
+
+def _remove(uow: UnitOfWork, row: ObjectRow) -> None:
+    _bury(uow, row)
     uow.session.delete(row)
 
 
 def rename(uow: UnitOfWork, row: ObjectRow, href: str) -> None:
     """Give a member a new href (MOVE within a collection): the old href is
     reported as removed, the new one as changed."""
-    rev = bump(uow, row.collection_id)
-    old = uow.session.get(TombstoneRow, (row.collection_id, row.href))
-    if old is None:
-        uow.session.add(TombstoneRow(collection_id=row.collection_id, href=row.href, rev=rev))
-    else:
-        old.rev = rev
+    rev = _bury(uow, row)
     uow.session.execute(delete(TombstoneRow).where(TombstoneRow.collection_id == row.collection_id,
                                                    TombstoneRow.href == href))
     row.href, row.rev, row.modified_at = href, rev, _now()
