@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from typing import Any
 
 from icalendar import Calendar
 from sqlalchemy import Engine, select, text
@@ -39,6 +40,10 @@ PROTECTED_PROPS = ("tag", "C:supported-calendar-component-set")
 
 class Forbidden(StoreError):
     """A write the collection does not take (read-only, or not the user's)."""
+
+
+class PreconditionFailed(StoreError):
+    """An If-Match or If-None-Match that does not hold (HTTP 412)."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,17 @@ def _object(row: ObjectRow) -> ObjectView:
                       http_date(row.modified_at))
 
 
+_OBJECTS = select(ObjectRow.href, ObjectRow.uid, ObjectRow.etag, ObjectRow.text, ObjectRow.component,
+                  ObjectRow.start_ts, ObjectRow.end_ts, ObjectRow.exact, ObjectRow.modified_at)
+"""The columns of an object view: plain rows, no ORM identity bookkeeping
+(full listings read thousands of them)."""
+
+
+def _views(uow: UnitOfWork, stmt: Any) -> list[ObjectView]:
+    return [ObjectView(r.href, r.uid, r.etag, r.text, r.component, r.start_ts, r.end_ts, r.exact,
+                       http_date(r.modified_at)) for r in uow.session.execute(stmt)]
+
+
 def _collection(uow: UnitOfWork, row: CollectionRow) -> CollectionView:
     instance = projection.instance_id(uow)
     return CollectionView(
@@ -126,32 +142,30 @@ def collection(engine: Engine, login: str, name: str, with_items: bool = False) 
             return None
         view = _collection(uow, row)
         if with_items:
-            view.items = [_object(r) for r in uow.session.scalars(
-                select(ObjectRow).where(ObjectRow.collection_id == row.id).order_by(ObjectRow.href))]
+            view.items = _views(uow, _OBJECTS.where(ObjectRow.collection_id == row.id).order_by(ObjectRow.href))
         return view
 
 
 def objects(engine: Engine, collection_id: int, hrefs: Iterable[str] | None = None) -> list[ObjectView]:
     with UnitOfWork(engine, write=False) as uow:
-        stmt = select(ObjectRow).where(ObjectRow.collection_id == collection_id)
+        stmt = _OBJECTS.where(ObjectRow.collection_id == collection_id)
         if hrefs is not None:
             wanted = list(dict.fromkeys(hrefs))
             found: list[ObjectView] = []
             for first in range(0, len(wanted), 500):
-                found += [_object(r) for r in uow.session.scalars(
-                    stmt.where(ObjectRow.href.in_(wanted[first:first + 500])))]
+                found += _views(uow, stmt.where(ObjectRow.href.in_(wanted[first:first + 500])))
             return found
-        return [_object(r) for r in uow.session.scalars(stmt.order_by(ObjectRow.href))]
+        return _views(uow, stmt.order_by(ObjectRow.href))
 
 
 def in_range(engine: Engine, collection_id: int, component: str | None, start: int, end: int) -> list[ObjectView]:
     """Objects whose indexed range overlaps [start, end) (RFC 4791 9.9)."""
     with UnitOfWork(engine, write=False) as uow:
-        stmt = select(ObjectRow).where(ObjectRow.collection_id == collection_id,
-                                       ObjectRow.start_ts < end, ObjectRow.end_ts > start)
+        stmt = _OBJECTS.where(ObjectRow.collection_id == collection_id,
+                              ObjectRow.start_ts < end, ObjectRow.end_ts > start)
         if component:
             stmt = stmt.where(ObjectRow.component == component)
-        return [_object(r) for r in uow.session.scalars(stmt.order_by(ObjectRow.href))]
+        return _views(uow, stmt.order_by(ObjectRow.href))
 
 
 _OVERLAP_CACHE: OrderedDict[str, mapping.OverlapIndex] = OrderedDict()
@@ -277,15 +291,6 @@ def lock_principal(uow: UnitOfWork, principal: str) -> None:
         uow.session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": "followups:" + principal})
 
 
-def object_at(uow: UnitOfWork, login: str, name: str, href: str) -> ObjectView | None:
-    """The object at ``href`` in the request's transaction (NotFound: no such collection)."""
-    coll = _collection_row(uow, login, name)
-    if coll is None:
-        raise NotFound(f"no collection /{login}/{name}/")
-    row = _object_row(uow, coll.id, href)
-    return _object(row) if row is not None else None
-
-
 def _writable(uow: UnitOfWork, login: str, name: str, user: str) -> tuple[CollectionRow, User]:
     row = _collection_row(uow, login, name)
     if row is None:
@@ -318,16 +323,24 @@ def _object_row(uow: UnitOfWork, collection_id: int, href: str) -> ObjectRow | N
 
 
 def put(uow: UnitOfWork, login: str, name: str, href: str, data: str, user: str,
-        parsed: Calendar | None = None) -> tuple[ObjectView, bool]:
+        parsed: Calendar | None = None, if_match: str = "", if_none_match: bool = False) -> tuple[ObjectView, bool]:
     """Create or replace the object at ``href``. Returns the stored object and
     whether it replaced one. ``parsed`` is ``data`` already parsed by
-    ``mapping.parse_calendar``, when the caller has it."""
+    ``mapping.parse_calendar``, when the caller has it; ``if_match`` and
+    ``if_none_match`` are the request's preconditions (RFC 9110 13.1),
+    checked in the same transaction as the write."""
     coll, owner = _writable(uow, login, name, user)
+    row = _object_row(uow, coll.id, href)
+    if row is None and if_match:
+        raise PreconditionFailed("the object does not exist (If-Match)")
+    if row is not None and if_match and if_match not in ("*", row.etag):
+        raise PreconditionFailed("the object has changed (If-Match)")
+    if row is not None and if_none_match:
+        raise PreconditionFailed("the object exists (If-None-Match: *)")
     cal = parsed if parsed is not None else mapping.parse_calendar(data)
     mapping.check_component(cal, coll.component)
     uid = mapping.uid_of(cal)
     d = DbDirectory(uow)
-    row = _object_row(uow, coll.id, href)
     if row is not None:
         if row.uid != uid:
             raise UidConflict(row.uid, href)
@@ -346,7 +359,7 @@ def put(uow: UnitOfWork, login: str, name: str, href: str, data: str, user: str,
         f = mapping.to_followup(cal, owner, d)
         f.owner_id = owner.id  # type: ignore[assignment]
         uow.followups.add(f)
-    rows = projection.project(uow, d, f, hrefs={Target(login, name): href})
+    rows = projection.project(uow, d, f, hrefs={Target(login, name): href}, new=row is None)
     stored = rows.get(Target(login, name))
     if stored is None:
         raise UidConflict(uid)

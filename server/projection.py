@@ -135,11 +135,12 @@ def targets(f: Followup, d: DbDirectory) -> list[Target]:
 
 
 def project(uow: UnitOfWork, d: DbDirectory, f: Followup,
-            hrefs: dict[Target, str] | None = None) -> dict[Target, ObjectRow]:
+            hrefs: dict[Target, str] | None = None, new: bool = False) -> dict[Target, ObjectRow]:
     """Render ``f`` and bring every collection that shows it up to date.
 
     ``hrefs`` names the href a client chose for the object in a collection;
     otherwise an existing object keeps its href and a new one is ``<uid>.ics``.
+    ``new`` says the follow-up was just added, so it has no objects yet.
     """
     assert f.id is not None
     text = mapping.render_text(f, d)
@@ -148,7 +149,7 @@ def project(uow: UnitOfWork, d: DbDirectory, f: Followup,
     exact = _exact(f)
     component = mapping.component_name(f.kind)
     now = _now()
-    existing = {row.collection_id: row for row in uow.session.scalars(
+    existing = {} if new else {row.collection_id: row for row in uow.session.scalars(
         select(ObjectRow).where(ObjectRow.followup_id == f.id))}
     result: dict[Target, ObjectRow] = {}
     for target in targets(f, d):

@@ -48,29 +48,23 @@ def handle(engine: Engine, environ: dict[str, Any], parts: list[str], raw: bytes
             or not pathutils.is_safe_filesystem_path_component(href)
             or not caldav.authenticate(engine, *found)):
         return None
-    if_match = environ.get("HTTP_IF_MATCH", "")
-    if_none_match = environ.get("HTTP_IF_NONE_MATCH", "") == "*"
     with UnitOfWork(engine, actor=principal, source=Source.CLIENT, write=True) as uow:
         caldav.lock_principal(uow, principal)
         try:
-            existing = caldav.object_at(uow, principal, name, href)
+            stored, replaced = caldav.put(uow, principal, name, href, raw.decode("utf-8"), principal, cal,
+                                          if_match=environ.get("HTTP_IF_MATCH", ""),
+                                          if_none_match=environ.get("HTTP_IF_NONE_MATCH", "") == "*")
         except NotFound:
-            return None
-        if existing is None and if_match:
-            return text("412 Precondition Failed", "the object does not exist (If-Match)")
-        if existing is not None and if_match and if_match not in ("*", existing.etag):
-            return text("412 Precondition Failed", "the object has changed (If-Match)")
-        if existing is not None and if_none_match:
-            return text("412 Precondition Failed", "the object exists (If-None-Match: *)")
-        try:
-            stored, replaced = caldav.put(uow, principal, name, href, raw.decode("utf-8"), principal, cal)
+            return None  # no such calendar: Radicale's answer
+        except caldav.PreconditionFailed as exc:
+            return text("412 Precondition Failed", str(exc))
         except mapping.UnsupportedComponent as exc:
             return precondition("supported-calendar-component", str(exc))
         except caldav.Forbidden as exc:
             return text("403 Forbidden", str(exc))
         except UidConflict as exc:
             return no_uid_conflict(str(exc))
-        except (mapping.InvalidCalendarData, InvalidFollowup, NotFound) as exc:
+        except (mapping.InvalidCalendarData, InvalidFollowup) as exc:
             return text("400 Bad Request", str(exc))
         uow.commit()
     headers = []
