@@ -195,12 +195,16 @@ class Storage(storage.BaseStorage):
             yield Collection(self, "")
             return
         if len(parts) == 1:
-            principal = caldav.principal(self.engine, parts[0], with_collections=depth != "0")
+            principal = caldav.principal(self.engine, parts[0])
             if principal is None:
                 return
+            # Radicale checks that the principal exists on every request by
+            # taking only this first item: its calendars are read only when
+            # the caller goes on.
             yield Collection(self, sane, principal=principal)
-            for child in principal.collections:
-                yield Collection(self, f"{sane}/{child.name}", principal=principal, view=child)
+            if depth != "0":
+                for child in caldav.collections(self.engine, parts[0]):
+                    yield Collection(self, f"{sane}/{child.name}", principal=principal, view=child)
             return
         view = caldav.collection(self.engine, parts[0], parts[1], with_items=len(parts) == 2 and depth != "0")
         if view is None:

@@ -14,14 +14,15 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 
 from icalendar import Calendar
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Connection, Engine, select, text
 
 import mapping
 from server import projection
@@ -79,7 +80,6 @@ class PrincipalView:
     kind: str
     name: str
     email: str | None
-    collections: list[CollectionView] = field(default_factory=list)
 
 
 def http_date(value: datetime) -> str:
@@ -97,13 +97,28 @@ _OBJECTS = select(ObjectRow.href, ObjectRow.uid, ObjectRow.etag, ObjectRow.text,
 (full listings read thousands of them)."""
 
 
-def _views(uow: UnitOfWork, stmt: Any) -> list[ObjectView]:
+_COLLECTIONS = select(CollectionRow.id, CollectionRow.principal, CollectionRow.name, CollectionRow.component,
+                      CollectionRow.rev, CollectionRow.props, CollectionRow.modified_at)
+
+
+@contextmanager
+def _reading(engine: Engine) -> Iterator[Connection]:
+    """A short read transaction on a plain connection: the read paths run on
+    every request, and an ORM session costs several times the query."""
+    with engine.connect() as conn:
+        yield conn
+
+
+def _views(conn: Connection, stmt: Any) -> list[ObjectView]:
     return [ObjectView(r.href, r.uid, r.etag, r.text, r.component, r.start_ts, r.end_ts, r.exact,
-                       http_date(r.modified_at)) for r in uow.session.execute(stmt)]
+                       http_date(r.modified_at)) for r in conn.execute(stmt)]
 
 
-def _collection(uow: UnitOfWork, row: CollectionRow) -> CollectionView:
-    instance = projection.instance_id(uow)
+def _instance(conn: Connection) -> str:
+    return projection.instance_id_of(conn)
+
+
+def _collection(instance: str, row: Any) -> CollectionView:
     return CollectionView(
         id=row.id, principal=row.principal, name=row.name, component=row.component, rev=row.rev,
         props=json.loads(row.props), last_modified=http_date(row.modified_at),
@@ -113,21 +128,22 @@ def _collection(uow: UnitOfWork, row: CollectionRow) -> CollectionView:
 # -- reads -------------------------------------------------------------------------
 
 
-def principal(engine: Engine, login: str, with_collections: bool = False) -> PrincipalView | None:
-    with UnitOfWork(engine, write=False) as uow:
-        user = uow.session.scalar(select(UserRow).where(UserRow.login == login))
+def principal(engine: Engine, login: str) -> PrincipalView | None:
+    """A user's or resource's principal, or None."""
+    with _reading(engine) as conn:
+        user = conn.execute(select(UserRow.name, UserRow.email).where(UserRow.login == login)).first()
         if user is not None:
-            view = PrincipalView(login, "user", user.name, user.email)
-        else:
-            res = uow.session.scalar(select(ResourceRow).where(ResourceRow.login == login))
-            if res is None:
-                return None
-            view = PrincipalView(login, "resource", res.name, res.email)
-        if with_collections:
-            rows = uow.session.scalars(select(CollectionRow).where(CollectionRow.principal == login)
-                                       .order_by(CollectionRow.id))
-            view.collections = [_collection(uow, r) for r in rows]
-        return view
+            return PrincipalView(login, "user", user.name, user.email)
+        res = conn.execute(select(ResourceRow.name, ResourceRow.email).where(ResourceRow.login == login)).first()
+        return PrincipalView(login, "resource", res.name, res.email) if res is not None else None
+
+
+def collections(engine: Engine, login: str) -> list[CollectionView]:
+    """The principal's calendars, without their members."""
+    with _reading(engine) as conn:
+        instance = _instance(conn)
+        rows = conn.execute(_COLLECTIONS.where(CollectionRow.principal == login).order_by(CollectionRow.id))
+        return [_collection(instance, r) for r in rows]
 
 
 def _collection_row(uow: UnitOfWork, login: str, name: str) -> CollectionRow | None:
@@ -136,36 +152,36 @@ def _collection_row(uow: UnitOfWork, login: str, name: str) -> CollectionRow | N
 
 
 def collection(engine: Engine, login: str, name: str, with_items: bool = False) -> CollectionView | None:
-    with UnitOfWork(engine, write=False) as uow:
-        row = _collection_row(uow, login, name)
+    with _reading(engine) as conn:
+        row = conn.execute(_COLLECTIONS.where(CollectionRow.principal == login, CollectionRow.name == name)).first()
         if row is None:
             return None
-        view = _collection(uow, row)
+        view = _collection(_instance(conn), row)
         if with_items:
-            view.items = _views(uow, _OBJECTS.where(ObjectRow.collection_id == row.id).order_by(ObjectRow.href))
+            view.items = _views(conn, _OBJECTS.where(ObjectRow.collection_id == row.id).order_by(ObjectRow.href))
         return view
 
 
 def objects(engine: Engine, collection_id: int, hrefs: Iterable[str] | None = None) -> list[ObjectView]:
-    with UnitOfWork(engine, write=False) as uow:
+    with _reading(engine) as conn:
         stmt = _OBJECTS.where(ObjectRow.collection_id == collection_id)
         if hrefs is not None:
             wanted = list(dict.fromkeys(hrefs))
             found: list[ObjectView] = []
             for first in range(0, len(wanted), 500):
-                found += _views(uow, stmt.where(ObjectRow.href.in_(wanted[first:first + 500])))
+                found += _views(conn, stmt.where(ObjectRow.href.in_(wanted[first:first + 500])))
             return found
-        return _views(uow, stmt.order_by(ObjectRow.href))
+        return _views(conn, stmt.order_by(ObjectRow.href))
 
 
 def in_range(engine: Engine, collection_id: int, component: str | None, start: int, end: int) -> list[ObjectView]:
     """Objects whose indexed range overlaps [start, end) (RFC 4791 9.9)."""
-    with UnitOfWork(engine, write=False) as uow:
+    with _reading(engine) as conn:
         stmt = _OBJECTS.where(ObjectRow.collection_id == collection_id,
                               ObjectRow.start_ts < end, ObjectRow.end_ts > start)
         if component:
             stmt = stmt.where(ObjectRow.component == component)
-        return _views(uow, stmt.order_by(ObjectRow.href))
+        return _views(conn, stmt.order_by(ObjectRow.href))
 
 
 _OVERLAP_CACHE: OrderedDict[str, mapping.OverlapIndex] = OrderedDict()
@@ -209,9 +225,9 @@ def query(engine: Engine, collection_id: int, component: str | None, start: int,
 
 
 def has_uid(engine: Engine, collection_id: int, uid: str) -> bool:
-    with UnitOfWork(engine, write=False) as uow:
-        return uow.session.scalar(select(ObjectRow.id).where(ObjectRow.collection_id == collection_id,
-                                                             ObjectRow.uid == uid)) is not None
+    with _reading(engine) as conn:
+        return conn.execute(select(ObjectRow.id).where(ObjectRow.collection_id == collection_id,
+                                                       ObjectRow.uid == uid)).first() is not None
 
 
 def sync(engine: Engine, collection_id: int, old_token: str) -> tuple[str, list[str]]:
@@ -222,27 +238,27 @@ def sync(engine: Engine, collection_id: int, old_token: str) -> tuple[str, list[
     refused with ValueError, which Radicale answers with
     403 DAV:valid-sync-token.
     """
-    with UnitOfWork(engine, write=False) as uow:
-        row = uow.session.get(CollectionRow, collection_id)
+    with _reading(engine) as conn:
+        row = conn.execute(_COLLECTIONS.where(CollectionRow.id == collection_id)).first()
         if row is None:
             raise NotFound("the collection is gone")
-        view = _collection(uow, row)
+        view = _collection(_instance(conn), row)
         if not old_token:
-            hrefs = list(uow.session.scalars(select(ObjectRow.href).where(ObjectRow.collection_id == row.id)))
+            hrefs = conn.execute(select(ObjectRow.href).where(ObjectRow.collection_id == row.id)).scalars()
             return view.token, sorted(hrefs)
         prefix = view.token.rsplit(":", 1)[0] + ":"
         rev_text = old_token[len(prefix):] if old_token.startswith(prefix) else ""
         if not rev_text.isdigit() or int(rev_text) > row.rev:
             raise ValueError(f"sync token {old_token!r} is not one of this collection")
-        return view.token, projection.changed_since(uow, row.id, int(rev_text))
+        return view.token, projection.changed_since(conn, row.id, int(rev_text))
 
 
 def principal_kind(engine: Engine, login: str) -> str | None:
     """"user", "resource" or None."""
-    with UnitOfWork(engine, write=False) as uow:
-        if uow.session.scalar(select(UserRow.id).where(UserRow.login == login)) is not None:
+    with _reading(engine) as conn:
+        if conn.execute(select(UserRow.id).where(UserRow.login == login)).first() is not None:
             return "user"
-        if uow.session.scalar(select(ResourceRow.id).where(ResourceRow.login == login)) is not None:
+        if conn.execute(select(ResourceRow.id).where(ResourceRow.login == login)).first() is not None:
             return "resource"
     return None
 
@@ -261,8 +277,8 @@ def authenticate(engine: Engine, login: str, password: str) -> bool:
     password invalidates it at once)."""
     from server.services import check_password
 
-    with UnitOfWork(engine, write=False) as uow:
-        stored = uow.session.scalar(select(UserRow.password_hash).where(UserRow.login == login))
+    with _reading(engine) as conn:
+        stored = conn.execute(select(UserRow.password_hash).where(UserRow.login == login)).scalar()
     if not stored:
         return False
     key = (login, hashlib.sha256(_SALT + password.encode() + b"\0" + stored.encode()).hexdigest())

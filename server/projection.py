@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 import mapping
 from server.directory import DbDirectory
@@ -66,6 +66,17 @@ def instance_id(uow: UnitOfWork) -> str:
         return row.value
     _INSTANCE_IDS[key] = row.value
     return row.value
+
+
+def instance_id_of(conn: Connection) -> str:
+    """:func:`instance_id` on a plain read connection (the store is open, so it exists)."""
+    key = str(conn.engine.url)
+    if key not in _INSTANCE_IDS:
+        value = conn.execute(select(Meta.value).where(Meta.key == "instance")).scalar()
+        if value is None:
+            raise NotFound("the store has no instance id: run `followups init`")
+        _INSTANCE_IDS[key] = value
+    return _INSTANCE_IDS[key]
 
 
 # -- collections ----------------------------------------------------------------
@@ -278,11 +289,11 @@ def reproject(uow: UnitOfWork, d: DbDirectory, followups: Iterable[Followup]) ->
     return count
 
 
-def changed_since(uow: UnitOfWork, collection_id: int, rev: int) -> list[str]:
+def changed_since(conn: Connection, collection_id: int, rev: int) -> list[str]:
     """Hrefs of members added, changed or removed after revision ``rev``."""
-    changed = uow.session.scalars(select(ObjectRow.href).where(ObjectRow.collection_id == collection_id,
-                                                               ObjectRow.rev > rev))
-    gone = uow.session.scalars(select(TombstoneRow.href).where(TombstoneRow.collection_id == collection_id,
-                                                               TombstoneRow.rev > rev))
+    changed = conn.execute(select(ObjectRow.href).where(ObjectRow.collection_id == collection_id,
+                                                        ObjectRow.rev > rev)).scalars()
+    gone = conn.execute(select(TombstoneRow.href).where(TombstoneRow.collection_id == collection_id,
+                                                        TombstoneRow.rev > rev)).scalars()
     return sorted(set(changed) | set(gone))
 
