@@ -94,7 +94,8 @@ def describe(b: Bench) -> list[str]:
         label = "recurring meetings" if f.recurrence else f"{f.kind.value}s"
         kinds[label] = kinds.get(label, 0) + 1
     week = data.expected_week(b.ds.followups)
-    return [f"- dataset: {b.args.n} follow-ups (seed {b.args.seed}): "
+    return [f"- dataset: {b.args.n} follow-ups over {data.span_days(b.args.n)} days from {data.FIRST_DAY} "
+            f"(seed {b.args.seed}): "
             + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
             + f"; /bench/meetings/ holds {len(b.ds.texts[MEETINGS])} objects, /bench/tasks/ "
             f"{len(b.ds.texts[TASKS])}; the one-week query ({data.WEEK_START:%Y-%m-%d %H:%M}Z + 7 days) expects "

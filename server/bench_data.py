@@ -52,6 +52,9 @@ PASSWORD = "bench-password"
 SEED = 20260302
 FIRST_DAY = date(2025, 9, 1)
 DAYS = 364
+"""Days a data set of 10,000 follow-ups spans; larger sets span proportionally
+more (:func:`span_days`), so a week holds about as many follow-ups at any N,
+as the calendar of one user who has kept a CRM for years would."""
 WEEK_START = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 """The queried week starts at 06:00Z: no meeting, due time or all-day boundary
 (midnight UTC or Oslo) sits on an edge, so floating dates cannot flip a result."""
@@ -105,16 +108,20 @@ def setup_directory(engine: Engine) -> BenchDirectory:
 # -- generating -----------------------------------------------------------------------
 
 
+def span_days(n: int) -> int:
+    return DAYS * max(1, round(n / 10_000))
+
+
 class _Maker:
-    def __init__(self, d: BenchDirectory, seed: int) -> None:
-        self.d, self.rng = d, random.Random(seed)
+    def __init__(self, d: BenchDirectory, seed: int, days: int = DAYS) -> None:
+        self.d, self.rng, self.days = d, random.Random(seed), days
 
     def uid(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
 
     def day(self) -> date:
         while True:
-            day = FIRST_DAY + timedelta(days=self.rng.randrange(DAYS))
+            day = FIRST_DAY + timedelta(days=self.rng.randrange(self.days))
             if day.weekday() < 5:
                 return day
 
@@ -203,7 +210,7 @@ MIX = ((0.55, _meeting), (0.10, _recurring), (0.25, _todo), (0.10, _call))
 
 
 def generate(d: BenchDirectory, n: int, seed: int = SEED) -> list[Followup]:
-    m = _Maker(d, seed)
+    m = _Maker(d, seed, span_days(n))
     makers = [maker for _, maker in MIX]
     weights = [share for share, _ in MIX]
     return [m.rng.choices(makers, weights=weights)[0](m) for _ in range(n)]
