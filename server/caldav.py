@@ -382,10 +382,10 @@ def put(uow: UnitOfWork, login: str, name: str, href: str, data: str, user: str,
     return _object(stored), row is not None
 
 
-def invitee_reply(uow: UnitOfWork, before: Followup, cal: object, invitee: User) -> Followup:
+def invitee_reply(uow: UnitOfWork, before: Followup, cal: Calendar, invitee: User) -> Followup:
     """Apply an invitee's PUT of their copy: only their own PARTSTAT changes
     (the mapping spec); everything else stays the organizer's."""
-    parsed = mapping.to_followup(cal, uow.users.get(before.owner_id), DbDirectory(uow), existing=before)  # type: ignore[arg-type]
+    parsed = mapping.to_followup(cal, uow.users.get(before.owner_id), DbDirectory(uow), existing=before)
     f = before.copy()
     for p in f.participants:
         if p.user_id == invitee.id:
