@@ -136,7 +136,7 @@ class Collection(storage.BaseCollection):
             sent_text, parsed = item.serialize(), None
         stored, _replaced = self._storage.write(
             lambda uow, user: caldav.put(uow, view.principal, view.name, href, sent_text, user, parsed))
-        requestlog.state().rewritten = _normal(stored.text) != _normal(sent_text)
+        requestlog.state().rewritten = not caldav.same_text(stored.text, sent_text)
         return self._item(stored), old
 
     def delete(self, href: str | None = None) -> None:
@@ -233,10 +233,6 @@ class Storage(storage.BaseStorage):
 
     def verify(self) -> bool:
         return True
-
-
-def _normal(text: str) -> str:
-    return text.replace("\r\n", "\n").strip()
 
 
 def _precondition(exc: BaseException) -> str:

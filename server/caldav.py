@@ -86,7 +86,8 @@ def http_date(value: datetime) -> str:
     return format_datetime(value.replace(tzinfo=UTC), usegmt=True)
 
 
-def _object(row: ObjectRow) -> ObjectView:
+def _object(row: Any) -> ObjectView:
+    """An object view of an ORM row or a plain row of ``_OBJECTS``."""
     return ObjectView(row.href, row.uid, row.etag, row.text, row.component, row.start_ts, row.end_ts, row.exact,
                       http_date(row.modified_at))
 
@@ -110,8 +111,7 @@ def _reading(engine: Engine) -> Iterator[Connection]:
 
 
 def _views(conn: Connection, stmt: Any) -> list[ObjectView]:
-    return [ObjectView(r.href, r.uid, r.etag, r.text, r.component, r.start_ts, r.end_ts, r.exact,
-                       http_date(r.modified_at)) for r in conn.execute(stmt)]
+    return [_object(r) for r in conn.execute(stmt)]
 
 
 def _instance(conn: Connection) -> str:
@@ -295,6 +295,12 @@ def authenticate(engine: Engine, login: str, password: str) -> bool:
 
 
 # -- writes (inside the request's unit of work) -----------------------------------------
+
+
+def same_text(stored: str, sent: str) -> bool:
+    """Whether the stored object is the body as sent, but for line ends and
+    the final newline (RFC 4791 5.3.4: only then may a PUT answer an ETag)."""
+    return stored.replace("\r\n", "\n").strip() == sent.replace("\r\n", "\n").strip()
 
 
 def lock_principal(uow: UnitOfWork, principal: str) -> None:

@@ -38,6 +38,16 @@ from store.uow import UnitOfWork
 Handler = Callable[[Context], int]
 
 
+
+def _exists(ctx: Context, look_up: Callable[[UnitOfWork], Any]) -> bool:
+    """Whether ``look_up`` finds its record (a by-login look-up, not a scan)."""
+    with UnitOfWork(ctx.engine(), write=False) as uow:
+        try:
+            look_up(uow)
+        except LookupError:
+            return False
+    return True
+
 def _report_new(ctx: Context, record: Any, as_dict: Callable[[Any], dict[str, Any]]) -> int:
     if ctx.json:
         emit_json(as_dict(record))
@@ -56,9 +66,8 @@ def user_add(ctx: Context) -> int:
         user.meeting_minutes = a.meeting_minutes
     if a.call_minutes:
         user.call_minutes = a.call_minutes
-    with UnitOfWork(ctx.engine(), write=False) as uow:
-        if any(u.login == user.login for u in uow.users.list()):
-            raise UsageError(f"user {user.login!r} exists already (see `followups user list`)")
+    if _exists(ctx, lambda uow: uow.users.by_login(user.login)):
+        raise UsageError(f"user {user.login!r} exists already (see `followups user list`)")
     services.add_user(ctx.engine(), user)
     return _report_new(ctx, user, views.user_dict)
 
@@ -126,9 +135,8 @@ def user_passwd(ctx: Context) -> int:
 def resource_add(ctx: Context) -> int:
     a = ctx.args
     resource = Resource(login=a.login, name=a.name or a.login, kind=ResourceKind(a.kind), email=a.email)
-    with UnitOfWork(ctx.engine(), write=False) as uow:
-        if any(r.login == resource.login for r in uow.resources.list()):
-            raise UsageError(f"resource {resource.login!r} exists already (see `followups resource list`)")
+    if _exists(ctx, lambda uow: uow.resources.by_login(resource.login)):
+        raise UsageError(f"resource {resource.login!r} exists already (see `followups resource list`)")
     services.add_resource(ctx.engine(), resource)
     return _report_new(ctx, resource, views.resource_dict)
 

@@ -68,6 +68,6 @@ def handle(engine: Engine, environ: dict[str, Any], parts: list[str], raw: bytes
             return text("400 Bad Request", str(exc))
         uow.commit()
     headers = []
-    if stored.text.replace("\r\n", "\n").strip() == raw.decode("utf-8").replace("\r\n", "\n").strip():
+    if caldav.same_text(stored.text, raw.decode("utf-8")):
         headers.append(("ETag", stored.etag))
     return ("204 No Content" if replaced else "201 Created"), headers, b""
