@@ -3,6 +3,12 @@
 A user reads and writes the items of their own calendars, and reads the
 bookings of every resource. Nobody creates, deletes or overwrites collections
 (the CRM owns them), and nobody sees other users' calendars for now.
+
+Any other path directly in a user's own home is readable by that user, so
+asking for a calendar that does not exist answers 404 there (as in vanilla
+Radicale; clients such as the ``caldav`` library tell "not found" from "not
+allowed" by it) while MKCALENDAR, MKCOL and PUT into it still answer 403.
+In someone else's home everything answers 403, so nothing about it leaks.
 """
 
 from __future__ import annotations
@@ -28,7 +34,9 @@ class Rights(rights.BaseRights):
         if parts[0] == user:
             if len(parts) == 1:
                 return "R"
-            return "rw" if len(parts) == 2 and parts[1] in caldav.USER_COLLECTIONS else ""
+            if len(parts) == 2:
+                return "rw" if parts[1] in caldav.USER_COLLECTIONS else "r"
+            return ""
         if len(parts) <= 2 and caldav.principal_kind(self._engine, parts[0]) == "resource":
             return "R" if len(parts) == 1 else ("r" if parts[1] == caldav.BOOKINGS else "")
         return ""

@@ -140,6 +140,18 @@ def test_other_users_calendars_are_not_listed(live: LiveServer) -> None:
     assert r.status_code in (403, 404)
 
 
+def test_a_calendar_that_does_not_exist_is_not_found_in_ones_own_home(live: LiveServer, dav: Dav) -> None:
+    assert dav.propfind("anna/holidays/", "<D:displayname/>").status_code == 404
+    assert dav.get("anna/holidays/").status_code == 404
+    before = dump(live.engine)
+    assert dav.put("anna/holidays/x.ics", vevent("x")).status_code == 403
+    assert dav.proppatch("anna/holidays/", "<D:displayname>Mine</D:displayname>").status_code == 403
+    assert dump(live.engine) == before
+    # in someone else's home the answer does not tell what exists
+    assert dav.propfind("bjorn/holidays/", "<D:displayname/>").status_code == 403
+    assert dav.propfind("bjorn/meetings/", "<D:displayname/>").status_code == 403
+
+
 def test_wrong_password_is_refused(live: LiveServer) -> None:
     r = live.dav("anna").session.request("PROPFIND", live.url + "anna/", auth=("anna", "wrong"),
                                          headers={"Depth": "0"})
