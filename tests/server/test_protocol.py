@@ -16,6 +16,7 @@ from store.domain import Kind, Participant, PartStat
 from store.uow import UnitOfWork
 from tests.server.caldav_support import (
     CS,
+    XMLNS,
     A,
     C,
     D,
@@ -374,6 +375,30 @@ def test_calendar_query_without_range_lists_the_component(dav: Dav) -> None:
     put_new(dav, "anna/tasks/b.ics", vtodo("qa-2"))
     r = dav.query("anna/tasks/", "VTODO")
     assert {resp.href for resp in responses(r)} == {"/anna/tasks/a.ics", "/anna/tasks/b.ics"}
+
+
+def test_calendar_query_with_property_filters(dav: Dav) -> None:
+    """RFC 4791 9.7.2-9.7.5: prop-filters (text-match, is-not-defined) next to a time range; the index
+    narrows the candidates and each one is then tested against the whole filter."""
+    put_new(dav, "anna/meetings/oslo.ics", vevent("pf-oslo", "Board meeting", extra=("LOCATION:Oslo office",)))
+    put_new(dav, "anna/meetings/bergen.ics", vevent("pf-bergen", "Site visit", extra=("LOCATION:Bergen",)))
+    put_new(dav, "anna/meetings/nowhere.ics", vevent("pf-none", "Phone round"))
+
+    def hrefs(prop_filter: str) -> set[str]:
+        r = dav.report("anna/meetings/", f"<C:calendar-query{XMLNS}><D:prop><D:getetag/></D:prop><C:filter>"
+                                         '<C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT">'
+                                         '<C:time-range start="20260301T000000Z" end="20260303T000000Z"/>'
+                                         f"{prop_filter}</C:comp-filter></C:comp-filter></C:filter>"
+                                         "</C:calendar-query>")
+        assert r.status_code == 207, r.text
+        return {resp.href for resp in responses(r)}
+
+    assert hrefs('<C:prop-filter name="LOCATION"><C:text-match>oslo</C:text-match></C:prop-filter>') \
+        == {"/anna/meetings/oslo.ics"}
+    assert hrefs('<C:prop-filter name="LOCATION"><C:is-not-defined/></C:prop-filter>') \
+        == {"/anna/meetings/nowhere.ics"}
+    assert hrefs('<C:prop-filter name="SUMMARY"><C:text-match negate-condition="yes">visit</C:text-match>'
+                 "</C:prop-filter>") == {"/anna/meetings/oslo.ics", "/anna/meetings/nowhere.ics"}
 
 
 # -- sync-collection (RFC 6578) --------------------------------------------------------------
