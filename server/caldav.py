@@ -147,8 +147,10 @@ def collections(engine: Engine, login: str) -> list[CollectionView]:
 
 
 def _collection_row(uow: UnitOfWork, login: str, name: str) -> CollectionRow | None:
-    return uow.session.scalar(select(CollectionRow).where(CollectionRow.principal == login,
-                                                          CollectionRow.name == name))
+    try:
+        return projection.collection(uow, login, name)
+    except NotFound:
+        return None
 
 
 def collection(engine: Engine, login: str, name: str, with_items: bool = False) -> CollectionView | None:
@@ -268,23 +270,32 @@ _SALT = secrets.token_bytes(16)
 VERIFIED_SECONDS = 300.0
 
 
+def _password_hash(conn: Connection, login: str) -> str | None:
+    return conn.execute(select(UserRow.password_hash).where(UserRow.login == login)).scalar()
+
+
+def _verified_key(login: str, password: str) -> tuple[str, str]:
+    return login, hashlib.sha256(_SALT + login.encode() + b"\0" + password.encode()).hexdigest()
+
+
 def authenticate(engine: Engine, login: str, password: str) -> bool:
     """Check a login against the stored scrypt hash.
 
     CalDAV clients send Basic credentials with every request, and a scrypt
     costs tens of milliseconds, so a success is remembered for five minutes,
-    keyed by a salted digest of the password and the stored hash (a changed
-    password invalidates it at once)."""
+    keyed by a salted digest of the login and password, together with the
+    stored hash it was checked against (a changed password invalidates it at
+    once)."""
     from server.services import check_password
 
     with _reading(engine) as conn:
-        stored = conn.execute(select(UserRow.password_hash).where(UserRow.login == login)).scalar()
+        stored = _password_hash(conn, login)
     if not stored:
         return False
-    key = (login, hashlib.sha256(_SALT + password.encode() + b"\0" + stored.encode()).hexdigest())
+    key = _verified_key(login, password)
     now = time.monotonic()
     hit = _VERIFIED.get(key)
-    if hit is not None and hit[1] > now:
+    if hit is not None and hit[0] == stored and hit[1] > now:
         return True
     if not check_password(stored, password):
         return False
@@ -292,6 +303,19 @@ def authenticate(engine: Engine, login: str, password: str) -> bool:
         _VERIFIED.clear()
     _VERIFIED[key] = (stored, now + VERIFIED_SECONDS)
     return True
+
+
+def recently_verified(login: str, password: str) -> str | None:
+    """The stored hash these credentials were verified against in the last
+    five minutes, if they were: a writer then confirms, inside its own
+    transaction, that it is still the stored one (:func:`still_verified`),
+    instead of reading it on a connection of its own first."""
+    hit = _VERIFIED.get(_verified_key(login, password))
+    return hit[0] if hit is not None and hit[1] > time.monotonic() else None
+
+
+def still_verified(conn: Connection, login: str, stored: str) -> bool:
+    return _password_hash(conn, login) == stored
 
 
 # -- writes (inside the request's unit of work) -----------------------------------------

@@ -109,10 +109,16 @@ def ensure_resource_collection(uow: UnitOfWork, resource: Resource) -> None:
 
 
 def collection(uow: UnitOfWork, principal: str, name: str) -> CollectionRow:
-    row = uow.session.scalar(select(CollectionRow).where(CollectionRow.principal == principal,
-                                                         CollectionRow.name == name))
+    """The collection's row, read once per unit of work (a PUT checks the
+    calendar it writes to and then projects into it)."""
+    known: dict[tuple[str, str], CollectionRow] = uow.session.info.setdefault("collections", {})
+    row = known.get((principal, name))
     if row is None:
-        raise NotFound(f"no collection /{principal}/{name}/")
+        row = uow.session.scalar(select(CollectionRow).where(CollectionRow.principal == principal,
+                                                             CollectionRow.name == name))
+        if row is None:
+            raise NotFound(f"no collection /{principal}/{name}/")
+        known[principal, name] = row
     return row
 
 

@@ -45,10 +45,19 @@ def handle(engine: Engine, environ: dict[str, Any], parts: list[str], raw: bytes
     principal, name, href = parts
     found = credentials(environ)
     if (found is None or found[0] != principal or name not in caldav.USER_COLLECTIONS
-            or not pathutils.is_safe_filesystem_path_component(href)
-            or not caldav.authenticate(engine, *found)):
+            or not pathutils.is_safe_filesystem_path_component(href)):
         return None
+    # A password is checked (scrypt, tens of milliseconds) before the write
+    # transaction, never inside it; a login checked recently only has its
+    # stored hash confirmed, inside the transaction.
+    verified = caldav.recently_verified(*found)
+    if verified is None:
+        if not caldav.authenticate(engine, *found):
+            return None  # Radicale refuses it, with its delay for failed logins
+        verified = caldav.recently_verified(*found)
     with UnitOfWork(engine, actor=principal, source=Source.CLIENT, write=True) as uow:
+        if verified is None or not caldav.still_verified(uow.session.connection(), principal, verified):
+            return None  # the password changed meanwhile: Radicale answers
         caldav.lock_principal(uow, principal)
         try:
             stored, replaced = caldav.put(uow, principal, name, href, raw.decode("utf-8"), principal, cal,

@@ -64,14 +64,25 @@ class _Records(Generic[D, R]):
     def __init__(self, session: Session) -> None:
         self.session = session
 
+    def _keep(self, row: Any) -> Any:
+        """Hold ``row`` for the life of the unit of work. The session's identity
+        map holds rows weakly, so a directory row read once and converted would
+        be read again by every later ``session.get`` (reference checks, the
+        owner's zone, the mapping's look-ups): a request re-read its user and
+        types four or five times."""
+        if row is not None:
+            self.session.info.setdefault("kept", []).append(row)
+        return row
+
     def get(self, id: int) -> D:
-        row = self.session.get(self.row_class, id)
+        row = self._keep(self.session.get(self.row_class, id))
         if row is None:
             raise NotFound(f"no {self.label} with id {id}")
         return self.to_domain(row)  # type: ignore[no-any-return]
 
     def list(self) -> list[D]:
-        rows = self.session.scalars(select(self.row_class).order_by(self.row_class.id))
+        rows = list(self.session.scalars(select(self.row_class).order_by(self.row_class.id)))
+        self.session.info.setdefault("kept", []).extend(rows)
         return [self.to_domain(r) for r in rows]
 
     def by_name(self, name: str) -> D:
@@ -141,7 +152,7 @@ class Users(_Records[User, UserRow]):
         return obj
 
     def by_login(self, login: str) -> User:
-        row = self.session.scalar(select(UserRow).where(UserRow.login == login))
+        row = self._keep(self.session.scalar(select(UserRow).where(UserRow.login == login)))
         if row is None:
             raise NotFound(f"no user {login!r} (see `followups user list`)")
         return convert.user(row)
@@ -202,7 +213,8 @@ class Types(_Records[FollowupType, TypeRow]):
     row_class, label, to_domain = TypeRow, "follow-up type", staticmethod(convert.ftype)
 
     def default(self, kind: Kind) -> FollowupType:
-        row = self.session.scalar(select(TypeRow).where(TypeRow.kind == kind.value).order_by(TypeRow.id).limit(1))
+        row = self._keep(self.session.scalar(select(TypeRow).where(TypeRow.kind == kind.value)
+                                             .order_by(TypeRow.id).limit(1)))
         if row is None:
             raise NotFound(f"no follow-up type for {kind.value}s; add one with `followups type add`")
         return convert.ftype(row)

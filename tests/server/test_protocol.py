@@ -159,6 +159,21 @@ def test_wrong_password_is_refused(live: LiveServer) -> None:
     assert r.status_code == 401
 
 
+def test_a_changed_password_stops_the_old_one_at_once(live: LiveServer, dav: Dav) -> None:
+    """Logins are remembered for a while after a check (scrypt is slow); a new
+    password must still end the old one on the next request, PUT included."""
+    put_new(dav, "anna/meetings/before.ics", vevent("pw-before"))
+    services.set_password(live.engine, "anna", "changed")
+    before = dump(live.engine)
+    r = dav.put("anna/meetings/after.ics", vevent("pw-after"))
+    assert r.status_code == 401
+    assert dump(live.engine) == before
+    assert dav.propfind("anna/", "<D:displayname/>").status_code == 401
+    r = dav.session.put(live.url + "anna/meetings/after.ics", data=vevent("pw-after").encode(),
+                        auth=("anna", "changed"), headers={"Content-Type": "text/calendar"})
+    assert r.status_code == 201
+
+
 # -- properties --------------------------------------------------------------------------------
 
 
