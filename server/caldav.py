@@ -274,8 +274,8 @@ def _password_hash(conn: Connection, login: str) -> str | None:
     return conn.execute(select(UserRow.password_hash).where(UserRow.login == login)).scalar()
 
 
-def _verified_key(login: str, password: str) -> tuple[str, str]:
-    return login, hashlib.sha256(_SALT + login.encode() + b"\0" + password.encode()).hexdigest()
+def _verified_key(login: str, password: str, stored: str) -> tuple[str, str]:
+    return login, hashlib.sha256(_SALT + password.encode() + b"\0" + stored.encode()).hexdigest()
 
 
 def authenticate(engine: Engine, login: str, password: str) -> bool:
@@ -283,19 +283,18 @@ def authenticate(engine: Engine, login: str, password: str) -> bool:
 
     CalDAV clients send Basic credentials with every request, and a scrypt
     costs tens of milliseconds, so a success is remembered for five minutes,
-    keyed by a salted digest of the login and password, together with the
-    stored hash it was checked against (a changed password invalidates it at
-    once)."""
+    keyed by a salted digest of the password and the stored hash (a changed
+    password invalidates it at once)."""
     from server.services import check_password
 
     with _reading(engine) as conn:
         stored = _password_hash(conn, login)
     if not stored:
         return False
-    key = _verified_key(login, password)
+    key = _verified_key(login, password, stored)
     now = time.monotonic()
     hit = _VERIFIED.get(key)
-    if hit is not None and hit[0] == stored and hit[1] > now:
+    if hit is not None and hit[1] > now:
         return True
     if not check_password(stored, password):
         return False
@@ -305,17 +304,16 @@ def authenticate(engine: Engine, login: str, password: str) -> bool:
     return True
 
 
-def recently_verified(login: str, password: str) -> str | None:
-    """The stored hash these credentials were verified against in the last
-    five minutes, if they were: a writer then confirms, inside its own
-    transaction, that it is still the stored one (:func:`still_verified`),
-    instead of reading it on a connection of its own first."""
-    hit = _VERIFIED.get(_verified_key(login, password))
-    return hit[0] if hit is not None and hit[1] > time.monotonic() else None
-
-
-def still_verified(conn: Connection, login: str, stored: str) -> bool:
-    return _password_hash(conn, login) == stored
+def recently_verified(conn: Connection, login: str, password: str) -> bool:
+    """Whether :func:`authenticate` accepted these credentials in the last
+    five minutes against the hash stored now, read on ``conn`` (inside the
+    caller's transaction). Never runs scrypt: a writer asks this first and
+    authenticates outside its transaction only when the answer is no."""
+    stored = _password_hash(conn, login)
+    if not stored:
+        return False
+    hit = _VERIFIED.get(_verified_key(login, password, stored))
+    return hit is not None and hit[1] > time.monotonic()
 
 
 # -- writes (inside the request's unit of work) -----------------------------------------

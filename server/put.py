@@ -39,25 +39,18 @@ def credentials(environ: dict[str, Any]) -> tuple[str, str] | None:
     return login, password
 
 
-def handle(engine: Engine, environ: dict[str, Any], parts: list[str], raw: bytes, cal: Any) -> Response | None:
-    """The answer to a PUT of ``raw`` (parsed: ``cal``) at /parts[0]/parts[1]/parts[2],
-    or None to let Radicale answer it."""
+_UNVERIFIED = object()
+"""``_write``'s answer when the login was not checked recently."""
+
+
+def _write(engine: Engine, environ: dict[str, Any], parts: list[str], raw: bytes, cal: Any,
+           found: tuple[str, str]) -> Any:
+    """The PUT in one write transaction: its response, None (Radicale
+    answers) or _UNVERIFIED."""
     principal, name, href = parts
-    found = credentials(environ)
-    if (found is None or found[0] != principal or name not in caldav.USER_COLLECTIONS
-            or not pathutils.is_safe_filesystem_path_component(href)):
-        return None
-    # A password is checked (scrypt, tens of milliseconds) before the write
-    # transaction, never inside it; a login checked recently only has its
-    # stored hash confirmed, inside the transaction.
-    verified = caldav.recently_verified(*found)
-    if verified is None:
-        if not caldav.authenticate(engine, *found):
-            return None  # Radicale refuses it, with its delay for failed logins
-        verified = caldav.recently_verified(*found)
     with UnitOfWork(engine, actor=principal, source=Source.CLIENT, write=True) as uow:
-        if verified is None or not caldav.still_verified(uow.session.connection(), principal, verified):
-            return None  # the password changed meanwhile: Radicale answers
+        if not caldav.recently_verified(uow.session.connection(), *found):
+            return _UNVERIFIED
         caldav.lock_principal(uow, principal)
         try:
             stored, replaced = caldav.put(uow, principal, name, href, raw.decode("utf-8"), principal, cal,
@@ -80,3 +73,22 @@ def handle(engine: Engine, environ: dict[str, Any], parts: list[str], raw: bytes
     if caldav.same_text(stored.text, raw.decode("utf-8")):
         headers.append(("ETag", stored.etag))
     return ("204 No Content" if replaced else "201 Created"), headers, b""
+
+
+def handle(engine: Engine, environ: dict[str, Any], parts: list[str], raw: bytes, cal: Any) -> Response | None:
+    """The answer to a PUT of ``raw`` (parsed: ``cal``) at /parts[0]/parts[1]/parts[2],
+    or None to let Radicale answer it."""
+    principal, name, href = parts
+    found = credentials(environ)
+    if (found is None or found[0] != principal or name not in caldav.USER_COLLECTIONS
+            or not pathutils.is_safe_filesystem_path_component(href)):
+        return None
+    # A password is checked (scrypt, tens of milliseconds) outside the write
+    # transaction, never with its lock held: inside it, a login is only
+    # looked up among those checked in the last minutes.
+    answer = _write(engine, environ, parts, raw, cal, found)
+    if answer is _UNVERIFIED:
+        if not caldav.authenticate(engine, *found):
+            return None  # Radicale refuses it, with its delay for failed logins
+        answer = _write(engine, environ, parts, raw, cal, found)
+    return None if answer is _UNVERIFIED else answer  # type: ignore[no-any-return]
