@@ -40,6 +40,7 @@ from mapping.names import (
     MASTER_OWNED,
     OVERRIDE_OWNED,
 )
+from mapping.serialize import to_text
 from mapping.timezones import UTC_ZONE, normalize, resolve_tzid
 from store.domain import Moment
 
@@ -272,7 +273,7 @@ def client_data_of(cal: Calendar, type_name: str | None, baseline: Calendar | No
             kept = True
     if not kept:
         return None
-    return out.to_ical(sorted=False).decode("utf-8")
+    return to_text(out)
 
 
 @dataclass

@@ -26,6 +26,7 @@ from mapping.preserve import (
     props,
     wanted_alarm_related,
 )
+from mapping.serialize import to_text, used_tzids
 from mapping.timezones import for_ical, resolve_tzid, utc
 from mapping.vtimezone import vtimezone_text
 from store.domain import Followup, Kind, Moment, Occurrence, Participant, ResourceKind
@@ -44,7 +45,7 @@ def render_text(f: Followup, d: Directory) -> str:
     again for every object cost more than the rest of the object."""
     cal = render_without_zones(f, d)
     zones = _zones(cal)
-    text = cal.to_ical(sorted=False).decode("utf-8")
+    text = to_text(cal)
     if not zones:
         return text
     at = text.index("\r\nBEGIN:") + 2
@@ -80,7 +81,7 @@ def render_without_zones(f: Followup, d: Directory) -> Calendar:
                 custom_zones.append(sub)
             elif sub.name not in ("VEVENT", "VTODO"):
                 cal.add_component(sub)
-    used = cal.get_used_tzids() - {"UTC"}
+    used = used_tzids(cal) - {"UTC"}
     cal.subcomponents[0:0] = [z for z in custom_zones if str(z.get("TZID", "")) in used]
     return cal
 
@@ -88,7 +89,7 @@ def render_without_zones(f: Followup, d: Directory) -> Calendar:
 def _zones(cal: Calendar) -> list[str]:
     """VTIMEZONE texts for the TZIDs used and not defined by the client (RFC 5545 §3.6.5)."""
     defined = {str(sub.get("TZID", "")) for sub in cal.subcomponents if sub.name == "VTIMEZONE"}
-    return [vtimezone_text(tzid) for tzid in sorted(cal.get_used_tzids() - {"UTC"} - defined)
+    return [vtimezone_text(tzid) for tzid in sorted(used_tzids(cal) - {"UTC"} - defined)
             if resolve_tzid(tzid) is not None and resolve_tzid(tzid).key == tzid]  # type: ignore[union-attr]
 
 
