@@ -317,8 +317,7 @@ class Followups:
             columns["created_at"] = convert.naive_utc(f.created_at) or now
             columns["modified_at"] = now
             rows.append(columns)
-        ids = self.session.scalars(
-            insert(FollowupRow).returning(FollowupRow.id, sort_by_parameter_order=True), rows).all()
+        ids = self._insert_returning_ids(followups, rows)
         participants, bookings, values, changes = [], [], [], []
         at = convert.naive_utc(utcnow())
         for f, id, columns in zip(followups, ids, rows, strict=True):
@@ -333,8 +332,26 @@ class Followups:
         for table, batch in ((ParticipantRow, participants), (BookingRow, bookings), (ValueRow, values),
                              (ChangeRow, changes)):
             if batch:
-                self.session.execute(insert(table), batch)
+                self.session.execute(insert(table).execution_options(render_nulls=True), batch)
         return followups
+
+    def _insert_returning_ids(self, followups: list[Followup], rows: list[dict[str, Any]]) -> list[int]:
+        """Insert ``rows`` and return their ids in order, in a few statements.
+
+        Two things would make SQLAlchemy send one INSERT per row: the ORM's
+        bulk INSERT leaves out None values (so that column defaults apply)
+        and starts a new statement whenever the set of None columns changes,
+        hence ``render_nulls`` (every key here is meant as given); and
+        RETURNING in parameter order cannot be matched to rows on SQLite, so
+        the ids are matched by UID instead when the batch's UIDs are
+        distinct (they are, in an import)."""
+        insert_rows = insert(FollowupRow).execution_options(render_nulls=True)
+        uids = [f.uid for f in followups]
+        if len(set(uids)) < len(uids):
+            return list(self.session.scalars(
+                insert_rows.returning(FollowupRow.id, sort_by_parameter_order=True), rows).all())
+        id_of = dict(self.session.execute(insert_rows.returning(FollowupRow.uid, FollowupRow.id), rows).all())
+        return [id_of[uid] for uid in uids]
 
     def _check_refs_bulk(self, followups: list[Followup]) -> None:
         """:meth:`_check_refs` for many follow-ups: one query per table."""

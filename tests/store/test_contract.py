@@ -368,6 +368,28 @@ def test_many_followups_keep_their_own_children(seed: Seed) -> None:
         assert uow.followups.get_many([ident(f) for f in reversed(built)]) == list(reversed(built))
 
 
+@pytest.mark.parametrize("shared_uid", [False, True], ids=["distinct UIDs", "one UID twice"])
+def test_add_many_is_add_for_each(seed: Seed, shared_uid: bool) -> None:
+    """The bulk path (an import) stores what :meth:`add` would, each follow-up with its own id,
+    children and change-log entry, however their empty fields differ; a UID that comes twice
+    (the same meeting for two owners) still gets each row its own id."""
+    built = [b(seed) for b in BUILDERS] * 3
+    built = [f.copy() for f in built]
+    for i, f in enumerate(built):
+        f.uid = f"bulk-{i}"
+    if shared_uid:
+        built[1].uid = built[0].uid
+    with UnitOfWork(seed.engine, actor="import") as uow:
+        added = uow.followups.add_many(built)
+        uow.commit()
+    assert len({ident(f) for f in added}) == len(built)
+    with UnitOfWork(seed.engine, write=False) as uow:
+        for f in added:
+            assert_same(uow.followups.get(ident(f)), f)
+        assert [c.followup_id for c in uow.changes()] == [f.id for f in added]
+        assert {c.action for c in uow.changes()} == {"create"}
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(start=st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2100, 1, 1),
                           timezones=st.one_of(st.none(), st.just(UTC), st.timezones())),
