@@ -99,7 +99,7 @@ _OBJECTS = select(ObjectRow.href, ObjectRow.uid, ObjectRow.etag, ObjectRow.text,
 
 
 _COLLECTIONS = select(CollectionRow.id, CollectionRow.principal, CollectionRow.name, CollectionRow.component,
-                      CollectionRow.rev, CollectionRow.props, CollectionRow.modified_at)
+                      CollectionRow.rev, CollectionRow.props, CollectionRow.modified_at, CollectionRow.pruned_rev)
 
 
 @contextmanager
@@ -236,9 +236,9 @@ def sync(engine: Engine, collection_id: int, old_token: str) -> tuple[str, list[
     """The current token and the hrefs changed since ``old_token`` (RFC 6578).
 
     An empty token lists every member and no removed ones (RFC 6578 3.4).
-    A token of another store, another collection or from the future is
-    refused with ValueError, which Radicale answers with
-    403 DAV:valid-sync-token.
+    A token of another store, another collection, from the future or older
+    than the collection's pruned tombstones is refused with ValueError,
+    which Radicale answers with 403 DAV:valid-sync-token.
     """
     with _reading(engine) as conn:
         row = conn.execute(_COLLECTIONS.where(CollectionRow.id == collection_id)).first()
@@ -252,6 +252,9 @@ def sync(engine: Engine, collection_id: int, old_token: str) -> tuple[str, list[
         rev_text = old_token[len(prefix):] if old_token.startswith(prefix) else ""
         if not rev_text.isdigit() or int(rev_text) > row.rev:
             raise ValueError(f"sync token {old_token!r} is not one of this collection")
+        if int(rev_text) < row.pruned_rev:
+            raise ValueError(f"sync token {old_token!r} is older than the removals this collection still "
+                             "remembers; sync afresh")
         return view.token, projection.changed_since(conn, row.id, int(rev_text))
 
 

@@ -56,6 +56,29 @@ def cmd_serve(ctx: Context) -> int:
     return int(serve(ctx.args, ctx.url) or 0)
 
 
+def cmd_prune_tombstones(ctx: Context) -> int:
+    from datetime import timedelta
+
+    from server.services import open_store, prune_tombstones
+
+    pruned = prune_tombstones(open_store(ctx.url), timedelta(days=ctx.args.older_than))
+    if ctx.json:
+        emit_json({"pruned": pruned, "older_than_days": ctx.args.older_than})
+    else:
+        print(f"forgot {pruned} removal(s) older than {ctx.args.older_than} day(s)")
+    return 0
+
+
+def _days(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("the number of days cannot be negative")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog=PROG, description="The CRM's follow-ups (meetings, to-dos, calls) and their CalDAV server.",
                     epilog="Every command has --help. Exit codes: 0 ok, 1 failure, 2 bad input.")
@@ -74,6 +97,17 @@ def build_parser() -> argparse.ArgumentParser:
                                    "password 'demo'. Refuses a store that already holds users or follow-ups.")
     p.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print a JSON summary")
     p.set_defaults(handler=cmd_demo)
+
+    p = sub.add_parser("prune-tombstones", help="forget calendar members removed long ago",
+                       description="Each calendar remembers the members removed from it, so that a client's "
+                                   "next sync can report them. This forgets those older than --older-than days. "
+                                   "A client that has not synced since then is told its sync token is no longer "
+                                   "valid (403) and syncs afresh, so nothing is missed. Run it from cron, "
+                                   "e.g. weekly.")
+    p.add_argument("--older-than", type=_days, default=90, metavar="DAYS",
+                   help="age in days of the removals to forget (default: 90)")
+    p.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print a JSON summary")
+    p.set_defaults(handler=cmd_prune_tombstones)
 
     cli_directory.register(sub, Parser)
     cli_followups.register(sub, Parser)

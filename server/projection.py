@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 import mapping
 from server.directory import DbDirectory
@@ -261,10 +261,27 @@ def _bury(uow: UnitOfWork, row: ObjectRow) -> int:
     rev = bump(uow, row.collection_id)
     tomb = uow.session.get(TombstoneRow, (row.collection_id, row.href))
     if tomb is None:
-        uow.session.add(TombstoneRow(collection_id=row.collection_id, href=row.href, rev=rev))
+        uow.session.add(TombstoneRow(collection_id=row.collection_id, href=row.href, rev=rev, at=_now()))
     else:
-        tomb.rev = rev
+        tomb.rev, tomb.at = rev, _now()
     return rev
+
+
+def prune_tombstones(uow: UnitOfWork, before: datetime) -> int:
+    """Forget the hrefs that left their collections before ``before`` (naive
+    UTC). Each collection remembers the newest revision it forgot, and a sync
+    token older than that is refused from then on (RFC 6578 3.2: the client
+    then syncs afresh), so no client misses a removal. Returns how many."""
+    pruned = 0
+    horizons = uow.session.execute(
+        select(TombstoneRow.collection_id, func.max(TombstoneRow.rev))
+        .where(TombstoneRow.at < before).group_by(TombstoneRow.collection_id)).all()
+    for collection_id, rev in horizons:
+        uow.session.execute(update(CollectionRow).where(CollectionRow.id == collection_id,
+                                                        CollectionRow.pruned_rev < rev).values(pruned_rev=rev))
+        pruned += uow.session.connection().execute(delete(TombstoneRow).where(
+            TombstoneRow.collection_id == collection_id, TombstoneRow.rev <= rev)).rowcount
+    return pruned
 
 
 def _remove(uow: UnitOfWork, row: ObjectRow) -> None:

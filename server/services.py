@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
@@ -196,3 +196,16 @@ def cancel(engine: Engine, id: int, actor: str = "system") -> Followup:
         f.cancelled = True
 
     return modify(engine, id, change, actor)
+
+
+def prune_tombstones(engine: Engine, older_than: timedelta, actor: str = "system") -> int:
+    """Forget calendar members removed more than ``older_than`` ago; a client
+    whose sync token predates them syncs afresh (403 valid-sync-token).
+    Returns how many removals were forgotten."""
+    if older_than < timedelta(0):
+        raise InvalidFollowup("the age of the removals to forget cannot be negative")
+    before = (datetime.now(UTC) - older_than).replace(tzinfo=None)
+    with UnitOfWork(engine, actor=actor) as uow:
+        pruned = projection.prune_tombstones(uow, before)
+        uow.commit()
+    return pruned

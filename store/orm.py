@@ -203,6 +203,8 @@ class CollectionRow(Base):
     rev: Mapped[int] = mapped_column(BigInteger, default=0)
     props: Mapped[str] = mapped_column(Text, default="{}")
     modified_at: Mapped[datetime] = mapped_column(DateTime)
+    pruned_rev: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    """Tombstones up to this revision were pruned: older sync tokens are refused."""
     __table_args__ = (UniqueConstraint("principal", "name"),)
 
 
@@ -240,4 +242,6 @@ class TombstoneRow(Base):
     collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id"), primary_key=True)
     href: Mapped[str] = mapped_column(String(512), primary_key=True)
     rev: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    """When the href left (UTC); the age ``followups prune-tombstones`` goes by."""
     __table_args__ = (Index("ix_tombstones_rev", "collection_id", "rev"),)

@@ -115,3 +115,18 @@ def test_demo_refuses_a_store_with_data(module_url: str, views: dict[str, Result
     assert result.code == 1
     assert "already holds data" in result.error_line()
     assert dump_tables(module_url) == before
+
+
+def test_prune_tombstones(tmp_path: Any) -> None:
+    """A removal is remembered for the clients' next sync until pruned; the command says how many
+    it forgot, and refuses a negative age in one line."""
+    url = f"sqlite:///{tmp_path / 'prune.db'}"
+    assert ok(url, "demo", "--json").json()["followups"] > 0
+    assert ok(url, "prune-tombstones", "--json").json() == {"pruned": 0, "older_than_days": 90}
+    ok(url, "delete", "1")
+    assert ok(url, "prune-tombstones", "--older-than", "1", "--json").json()["pruned"] == 0
+    forgot = ok(url, "prune-tombstones", "--older-than", "0", "--json").json()["pruned"]
+    assert forgot >= 1  # the owner's copy, and any invitee's or room's
+    assert ok(url, "prune-tombstones", "--older-than", "0").out.startswith("forgot 0 removal(s)")
+    bad = run_cli(url, "prune-tombstones", "--older-than", "-3")
+    assert bad.code == 2 and "cannot be negative" in bad.err

@@ -468,6 +468,31 @@ def test_invalid_or_foreign_sync_token_is_refused(live: LiveServer, dav: Dav, ki
     assert "valid-sync-token" in r.text
 
 
+def test_pruned_removals_make_older_tokens_invalid_not_wrong(live: LiveServer, dav: Dav) -> None:
+    """After `followups prune-tombstones`, a token from before a forgotten removal is refused
+    (the client syncs afresh, RFC 6578 3.2) instead of silently keeping the removed object;
+    tokens after it, and an initial sync, still work."""
+    put_new(dav, "anna/tasks/keep.ics", vtodo("p-keep"))
+    put_new(dav, "anna/tasks/gone.ics", vtodo("p-gone"))
+    _, before_removal = sync_entries(dav, "anna/tasks/", "")
+    assert dav.delete("anna/tasks/gone.ics").status_code in (200, 204)
+    _, after_removal = sync_entries(dav, "anna/tasks/", "")
+
+    assert services.prune_tombstones(live.engine, timedelta(days=1)) == 0  # too recent to forget
+    entries, _ = sync_entries(dav, "anna/tasks/", before_removal)
+    assert list(entries) == ["/anna/tasks/gone.ics"] and "404" in (entries["/anna/tasks/gone.ics"] or "")
+
+    assert services.prune_tombstones(live.engine, timedelta(0)) == 1
+    r = dav.sync("anna/tasks/", before_removal)
+    assert r.status_code == 403 and "valid-sync-token" in r.text, (r.status_code, r.text)
+    assert sync_entries(dav, "anna/tasks/", after_removal)[0] == {}
+    put_new(dav, "anna/tasks/new.ics", vtodo("p-new"))
+    assert list(sync_entries(dav, "anna/tasks/", after_removal)[0]) == ["/anna/tasks/new.ics"]
+    assert set(sync_entries(dav, "anna/tasks/", "")[0]) == {"/anna/tasks/keep.ics", "/anna/tasks/new.ics"}
+    # the other calendar's tokens are untouched
+    assert sync_entries(dav, "anna/meetings/", sync_token(dav.sync("anna/meetings/")))[0] == {}
+
+
 def test_crm_changes_show_in_the_next_sync(live: LiveServer, dav: Dav) -> None:
     _, token = sync_entries(dav, "anna/meetings/", "")
     f = crm_meeting(live.engine, title="From the CRM")

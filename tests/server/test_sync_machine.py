@@ -2,7 +2,9 @@
 mix of CRM edits (server.services) and client PUT/DELETE over HTTP, and a
 client that keeps its copy of /anna/meetings/ and /anna/tasks/ up to date only
 through sync-collection (RFC 6578) and calendar-multiget ends every sync with
-exactly the server's hrefs and ETags."""
+exactly the server's hrefs and ETags. An admin may prune the remembered
+removals at any point; a client whose token predates a prune is refused (403
+valid-sync-token) and, as real clients do, syncs afresh."""
 
 from __future__ import annotations
 
@@ -15,7 +17,13 @@ from typing import ClassVar
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from server import services
 from store import db
@@ -68,6 +76,9 @@ class SyncMachine(RuleBasedStateMachine):
         """collection -> href -> etag, as the client last synced it"""
         self.tokens = {c: "" for c in COLLECTIONS}
         self.counter = 0
+        self.prunes = 0
+        self.prunes_at_token = {c: 0 for c in COLLECTIONS}
+        """how many prunes had run when each token was taken: a 403 needs a prune since"""
 
     def teardown(self) -> None:
         stop_server(self.live, self.thread, self.httpd)
@@ -85,6 +96,15 @@ class SyncMachine(RuleBasedStateMachine):
     def pick(self, collection: str, index: int) -> str | None:
         hrefs = sorted(self.local[collection])
         return hrefs[index % len(hrefs)] if hrefs else None
+
+    @initialize()
+    def client_synced_before(self) -> None:
+        """The client starts with tokens, as one that has synced before (a first sync by an
+        empty token is never refused, so a prune could not show otherwise)."""
+        crm_meeting(self.live.engine, title="Already there")
+        crm_todo(self.live.engine, title="Already there")
+        for collection in COLLECTIONS:
+            self.sync(collection)
 
     # -- the CRM side ------------------------------------------------------------------
     @rule(kind=st.sampled_from([Kind.MEETING, Kind.TODO, Kind.CALL]), title=TITLES, days=DAYS)
@@ -165,12 +185,24 @@ class SyncMachine(RuleBasedStateMachine):
         expected = {404} if current is None else {200, 204} if current == self.local[collection][href] else {412}
         assert r.status_code in expected, (r.status_code, r.text)
 
+    @rule(index=st.integers(min_value=0, max_value=99))
+    def crm_delete_then_admin_prunes_every_removal(self, index: int) -> None:
+        self.crm_delete(index)
+        services.prune_tombstones(self.live.engine, timedelta(0))
+        self.prunes += 1
+
     # -- syncing -----------------------------------------------------------------------
     @rule(collection=st.sampled_from(COLLECTIONS))
     def sync(self, collection: str) -> None:
         path = f"anna/{collection}/"
         r = self.dav.sync(path, self.tokens[collection])
+        if r.status_code == 403:
+            assert "valid-sync-token" in r.text, r.text
+            assert self.prunes > self.prunes_at_token[collection], "403 without a prune since the token"
+            self.local[collection], self.tokens[collection] = {}, ""
+            r = self.dav.sync(path, "")
         assert r.status_code == 207, (r.status_code, r.text)
+        self.prunes_at_token[collection] = self.prunes
         changed = []
         for resp in responses(r):
             if resp.status and " 404 " in resp.status + " ":

@@ -747,6 +747,28 @@ def test_migrate_twice_is_a_no_op(db_url: str) -> None:
     assert dump(engine) == before
 
 
+def test_upgrade_from_the_first_schema_dates_existing_tombstones(db_url: str) -> None:
+    """A store made before tombstone pruning keeps its tombstones; they age from the upgrade."""
+    from alembic import command
+    from sqlalchemy import text
+
+    engine = db.get_engine(db_url)
+    command.upgrade(db.alembic_config(engine), "0001")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO collections (id, principal, name, component, rev, props, modified_at) "
+                          "VALUES (1, 'anna', 'tasks', 'VTODO', 7, '{}', :now)"), {"now": datetime(2026, 1, 1)})
+        conn.execute(text("INSERT INTO tombstones (collection_id, href, rev) VALUES (1, 'gone.ics', 7)"))
+    started = datetime.now(UTC).replace(tzinfo=None)
+    db.migrate(db_url)
+    assert db.schema_current(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT pruned_rev FROM collections")).scalar_one() == 0
+        href, rev, at = conn.execute(text("SELECT href, rev, at FROM tombstones")).one()
+    assert (href, rev) == ("gone.ics", 7)
+    at = datetime.fromisoformat(at) if isinstance(at, str) else at  # raw SQLite gives the stored text
+    assert started - timedelta(seconds=5) <= at <= datetime.now(UTC).replace(tzinfo=None)
+
+
 def test_migration_matches_the_models(store_engine: Engine) -> None:
     with store_engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
