@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from server import cli_directory, cli_followups, cli_views
-from server.cli_common import PROG, Context, Parser, Progress, emit_json
+from server.cli_common import PROG, Context, Parser, Progress, emit_json, non_negative_int
 from store.errors import Conflict, InvalidFollowup, NotFound, StoreError
 
 EXIT_FAILURE = 1
@@ -69,16 +69,6 @@ def cmd_prune_tombstones(ctx: Context) -> int:
     return 0
 
 
-def _days(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("the number of days cannot be negative")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog=PROG, description="The CRM's follow-ups (meetings, to-dos, calls) and their CalDAV server.",
                     epilog="Every command has --help. Exit codes: 0 ok, 1 failure, 2 bad input.")
@@ -104,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "A client that has not synced since then is told its sync token is no longer "
                                    "valid (403) and syncs afresh, so nothing is missed. Run it from cron, "
                                    "e.g. weekly.")
-    p.add_argument("--older-than", type=_days, default=90, metavar="DAYS",
+    p.add_argument("--older-than", type=non_negative_int, default=90, metavar="DAYS",
                    help="age in days of the removals to forget (default: 90)")
     p.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print a JSON summary")
     p.set_defaults(handler=cmd_prune_tombstones)

@@ -203,7 +203,7 @@ def prune_tombstones(engine: Engine, older_than: timedelta, actor: str = "system
     whose sync token predates them syncs afresh (403 valid-sync-token).
     Returns how many removals were forgotten."""
     if older_than < timedelta(0):
-        raise InvalidFollowup("the age of the removals to forget cannot be negative")
+        raise ValueError("the age of the removals to forget cannot be negative")
     before = (datetime.now(UTC) - older_than).replace(tzinfo=None)
     with UnitOfWork(engine, actor=actor) as uow:
         pruned = projection.prune_tombstones(uow, before)
