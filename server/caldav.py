@@ -114,10 +114,6 @@ def _views(conn: Connection, stmt: Any) -> list[ObjectView]:
     return [_object(r) for r in conn.execute(stmt)]
 
 
-def _instance(conn: Connection) -> str:
-    return projection.instance_id_of(conn)
-
-
 def _collection(instance: str, row: Any) -> CollectionView:
     return CollectionView(
         id=row.id, principal=row.principal, name=row.name, component=row.component, rev=row.rev,
@@ -141,16 +137,9 @@ def principal(engine: Engine, login: str) -> PrincipalView | None:
 def collections(engine: Engine, login: str) -> list[CollectionView]:
     """The principal's calendars, without their members."""
     with _reading(engine) as conn:
-        instance = _instance(conn)
+        instance = projection.instance_id_of(conn)
         rows = conn.execute(_COLLECTIONS.where(CollectionRow.principal == login).order_by(CollectionRow.id))
         return [_collection(instance, r) for r in rows]
-
-
-def _collection_row(uow: UnitOfWork, login: str, name: str) -> CollectionRow | None:
-    try:
-        return projection.collection(uow, login, name)
-    except NotFound:
-        return None
 
 
 def collection(engine: Engine, login: str, name: str, with_items: bool = False) -> CollectionView | None:
@@ -158,7 +147,7 @@ def collection(engine: Engine, login: str, name: str, with_items: bool = False) 
         row = conn.execute(_COLLECTIONS.where(CollectionRow.principal == login, CollectionRow.name == name)).first()
         if row is None:
             return None
-        view = _collection(_instance(conn), row)
+        view = _collection(projection.instance_id_of(conn), row)
         if with_items:
             view.items = _views(conn, _OBJECTS.where(ObjectRow.collection_id == row.id).order_by(ObjectRow.href))
         return view
@@ -244,7 +233,7 @@ def sync(engine: Engine, collection_id: int, old_token: str) -> tuple[str, list[
         row = conn.execute(_COLLECTIONS.where(CollectionRow.id == collection_id)).first()
         if row is None:
             raise NotFound("the collection is gone")
-        view = _collection(_instance(conn), row)
+        view = _collection(projection.instance_id_of(conn), row)
         if not old_token:
             hrefs = conn.execute(select(ObjectRow.href).where(ObjectRow.collection_id == row.id)).scalars()
             return view.token, sorted(hrefs)
@@ -339,9 +328,7 @@ def lock_principal(uow: UnitOfWork, principal: str) -> None:
 
 
 def _writable(uow: UnitOfWork, login: str, name: str, user: str) -> tuple[CollectionRow, User]:
-    row = _collection_row(uow, login, name)
-    if row is None:
-        raise NotFound(f"no collection /{login}/{name}/")
+    row = projection.collection(uow, login, name)
     if row.name == BOOKINGS:
         raise Forbidden(f"/{login}/{name}/ is read-only: bookings follow the meetings that book the resource")
     if login != user:
@@ -352,9 +339,7 @@ def _writable(uow: UnitOfWork, login: str, name: str, user: str) -> tuple[Collec
 def set_props(uow: UnitOfWork, login: str, name: str, user: str, props: dict[str, str]) -> None:
     """PROPPATCH: display name, colour, order and other dead properties; the
     collection's type and component set stay the CRM's."""
-    row = _collection_row(uow, login, name)
-    if row is None:
-        raise NotFound(f"no collection /{login}/{name}/")
+    row = projection.collection(uow, login, name)
     if login != user:
         raise Forbidden(f"/{login}/{name}/ belongs to another user")
     current = json.loads(row.props)

@@ -39,18 +39,17 @@ def credentials(environ: dict[str, Any]) -> tuple[str, str] | None:
     return login, password
 
 
-_UNVERIFIED = object()
-"""``_write``'s answer when the login was not checked recently."""
+class _Unverified(Exception):
+    """The login was not checked recently: check it outside the transaction."""
 
 
 def _write(engine: Engine, environ: dict[str, Any], parts: list[str], raw: bytes, cal: Any,
-           found: tuple[str, str]) -> Any:
-    """The PUT in one write transaction: its response, None (Radicale
-    answers) or _UNVERIFIED."""
+           found: tuple[str, str]) -> Response | None:
+    """The PUT in one write transaction: its response, or None (Radicale answers)."""
     principal, name, href = parts
     with UnitOfWork(engine, actor=principal, source=Source.CLIENT, write=True) as uow:
         if not caldav.recently_verified(uow.session.connection(), *found):
-            return _UNVERIFIED
+            raise _Unverified
         caldav.lock_principal(uow, principal)
         try:
             stored, replaced = caldav.put(uow, principal, name, href, raw.decode("utf-8"), principal, cal,
@@ -86,9 +85,13 @@ def handle(engine: Engine, environ: dict[str, Any], parts: list[str], raw: bytes
     # A password is checked (scrypt, tens of milliseconds) outside the write
     # transaction, never with its lock held: inside it, a login is only
     # looked up among those checked in the last minutes.
-    answer = _write(engine, environ, parts, raw, cal, found)
-    if answer is _UNVERIFIED:
-        if not caldav.authenticate(engine, *found):
-            return None  # Radicale refuses it, with its delay for failed logins
-        answer = _write(engine, environ, parts, raw, cal, found)
-    return None if answer is _UNVERIFIED else answer  # type: ignore[no-any-return]
+    try:
+        return _write(engine, environ, parts, raw, cal, found)
+    except _Unverified:
+        pass
+    if not caldav.authenticate(engine, *found):
+        return None  # Radicale refuses it, with its delay for failed logins
+    try:
+        return _write(engine, environ, parts, raw, cal, found)
+    except _Unverified:
+        return None  # the password changed in between: Radicale answers
