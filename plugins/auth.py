@@ -5,8 +5,8 @@ from __future__ import annotations
 from radicale import auth, config
 
 from plugins.settings import database_url
-from server import caldav
-from server.services import open_store
+from server.services import calendars as caldav
+from server.services.followups import open_store
 
 
 class Auth(auth.BaseAuth):

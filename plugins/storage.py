@@ -27,9 +27,10 @@ from radicale.log import logger
 
 import mapping
 from plugins.settings import database_url
-from server import caldav, requestlog
-from server.caldav import CollectionView, ObjectView, PrincipalView
-from server.services import open_store
+from server.dav import context as requestlog
+from server.services import calendars as caldav
+from server.services.calendars import CollectionView, ObjectView, PrincipalView
+from server.services.followups import open_store
 from store.domain import Source
 from store.errors import Conflict, NotFound, UidConflict
 from store.uow import UnitOfWork
@@ -107,7 +108,7 @@ class Collection(storage.BaseCollection):
         return [(h, found.get(h)) for h in hrefs]
 
     def get_filtered(self, filters: Iterable[ET.Element]) -> Iterable[tuple[radicale_item.Item, bool]]:
-        """calendar-query from the time-range index; ``server.caldav.query``
+        """calendar-query from the time-range index; ``server.services.calendars.query``
         decides each candidate exactly where the filter is a plain time range."""
         if self._view is None:
             return
@@ -130,7 +131,7 @@ class Collection(storage.BaseCollection):
         view = self._view
         old = self._items.get(href) if self._items is not None else None
         state = requestlog.state()
-        if state.body is not None:  # read and parsed by server.app already
+        if state.body is not None:  # read and parsed by server.dav.app already
             sent_text, parsed = state.body.decode("utf-8", "replace"), state.calendar
         else:  # plain Radicale: its own parse, serialized again
             sent_text, parsed = item.serialize(), None

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from server import services
+from server.services import followups as services
 from store.domain import (
     Company,
     FieldDef,

@@ -79,7 +79,7 @@ def db_url(backend: str, tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def engine(db_url: str) -> Engine:
     """A migrated, seeded store."""
-    from server.services import open_store
+    from server.services.followups import open_store
 
     return open_store(db_url)
 

@@ -56,7 +56,7 @@ def ok(url: str, *args: str, stdin: str = "") -> Result:
 
 BATCH = """
 import contextlib, io, json, sys
-from server.cli import main
+from server.cli.main import main
 
 results = []
 for argv, stdin in json.loads(sys.stdin.read()):

@@ -121,7 +121,7 @@ SEED = """
 import json, sys
 from datetime import datetime
 from zoneinfo import ZoneInfo
-from server import services
+from server.services import followups as services
 from store.domain import (Company, FieldDef, FieldType, Kind, Person, Resource, ResourceKind, User, new_call,
                           new_meeting, new_todo)
 from store.uow import UnitOfWork

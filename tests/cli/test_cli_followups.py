@@ -139,7 +139,7 @@ def test_passwd_reads_stdin(tmp_path: Any) -> None:
     ])
     assert [r.code for r in results] == [0, 0, 0], [r.err for r in results]
     check = run_python(
-        "import sys\nfrom server import services\nfrom store.uow import UnitOfWork\n"
+        "import sys\nfrom server.services import followups as services\nfrom store.uow import UnitOfWork\n"
         "engine = services.open_store(sys.argv[1])\n"
         "with UnitOfWork(engine, write=False) as uow:\n"
         "    stored = uow.users.by_login('anna').password_hash\n"
@@ -159,7 +159,7 @@ def test_init_creates_and_is_idempotent(tmp_path: Any) -> None:
 
 def test_progress_bar_only_on_a_terminal() -> None:
     result = run_python(
-        "import io\nfrom server.cli_common import Progress\n"
+        "import io\nfrom server.cli.common import Progress\n"
         "class Tty(io.StringIO):\n    def isatty(self): return True\n"
         "tty, pipe = Tty(), io.StringIO()\n"
         "for stream in (tty, pipe):\n"

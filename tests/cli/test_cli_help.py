@@ -13,7 +13,7 @@ from tests.cli.clirun import ROOT, run_python
 
 WALK = """
 import argparse, contextlib, io, json, sys
-from server.cli import build_parser, main
+from server.cli.main import build_parser, main
 
 def walk(parser, path):
     yield path
@@ -71,7 +71,7 @@ def test_help_of_the_console_script() -> None:
 
 def test_serve_options() -> None:
     result = run_python(
-        "from server.cli import build_parser\n"
+        "from server.cli.main import build_parser\n"
         "a = build_parser().parse_args(['serve'])\n"
         "print(a.host, a.port, a.config, a.demo)\n"
         "a = build_parser().parse_args(['serve', '--host', '0.0.0.0', '--port', '8080', '--config', 'x.ini',"

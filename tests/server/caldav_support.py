@@ -15,8 +15,9 @@ from xml.etree import ElementTree as ET
 import requests
 from sqlalchemy import Engine, MetaData, select
 
-from server import config, services
-from server.serve import make_server
+from server import config
+from server.dav.server import make_server
+from server.services import followups as services
 from store.domain import Followup, Kind, Resource, ResourceKind, User, new_call, new_meeting, new_todo
 from store.uow import UnitOfWork
 from tests.conftest import drop_schema, make_url
@@ -259,7 +260,7 @@ def type_id(engine: Engine, kind: Kind) -> int:
 
 def crm_meeting(engine: Engine, login: str = "anna", title: str = "CRM meeting",
                 start: datetime | date | None = None, **fields: Any) -> Followup:
-    """A meeting created on the CRM side (server.services)."""
+    """A meeting created on the CRM side (server.services.followups)."""
     owner = user(engine, login)
     start = start or datetime(2026, 3, 3, 10, 0, tzinfo=UTC)
     return services.create(engine, new_meeting(owner, title, type_id(engine, Kind.MEETING), start, **fields))

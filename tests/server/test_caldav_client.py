@@ -12,7 +12,7 @@ import pytest
 from caldav.davclient import DAVClient
 from caldav.lib.error import DAVError
 
-from server import services
+from server.services import followups as services
 from store.domain import Kind
 from tests.server.caldav_support import PASSWORD, LiveServer, crm_meeting, crm_todo, followups_by_uid, retitle
 

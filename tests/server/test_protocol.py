@@ -10,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from server import config, services
-from server.serve import make_server
+from server import config
+from server.dav.server import make_server
+from server.services import followups as services
 from store.domain import Kind, Participant, PartStat
 from store.uow import UnitOfWork
 from tests.server.caldav_support import (

@@ -1,5 +1,5 @@
 """A Hypothesis state machine for sync (after vdirsyncer's SyncMachine): any
-mix of CRM edits (server.services) and client PUT/DELETE over HTTP, and a
+mix of CRM edits (server.services.followups) and client PUT/DELETE over HTTP, and a
 client that keeps its copy of /anna/meetings/ and /anna/tasks/ up to date only
 through sync-collection (RFC 6578) and calendar-multiget ends every sync with
 exactly the server's hrefs and ETags. An admin may prune the remembered
@@ -25,7 +25,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from server import services
+from server.services import followups as services
 from store import db
 from store.domain import Followup, Kind
 from store.uow import UnitOfWork

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from server import services
+from server.services import followups as services
 from tests.server.caldav_support import (
     PASSWORD,
     LiveServer,

@@ -1,7 +1,7 @@
 """Application services: the CRM's operations, each one transaction.
 
 The CLI, the demo loader and integrations call these; the CalDAV side has its
-own in ``server.caldav``. Each function opens a unit of work, changes the
+own in ``server.services.calendars``. Each function opens a unit of work, changes the
 domain, brings the calendar projection up to date and commits, so what a
 client syncs next always matches the store.
 """
@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
-from server import projection
-from server.directory import DbDirectory
+from server.services import projection
+from server.services.directory import DbDirectory
 from store import db
 from store.domain import (
     SEED_TYPES,

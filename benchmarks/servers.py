@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from server.projection import MEETINGS, TASKS
+from server.services.projection import MEETINGS, TASKS
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPONENTS = {MEETINGS: "VEVENT", TASKS: "VTODO"}

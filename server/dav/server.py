@@ -10,7 +10,7 @@ import wsgiref.simple_server
 from typing import Any
 
 from server import config
-from server.app import make_app
+from server.dav.app import make_app
 from store import db
 
 log = logging.getLogger("followups.serve")
@@ -29,7 +29,7 @@ class _Handler(wsgiref.simple_server.WSGIRequestHandler):
 def make_server(settings: config.Settings) -> wsgiref.simple_server.WSGIServer:
     """A threaded HTTP server for the app, bound but not yet serving (port 0
     picks a free port: read it from ``server.server_address``)."""
-    from server.services import open_store
+    from server.services.followups import open_store
 
     open_store(settings.database or None)
     app = make_app(settings)
@@ -67,7 +67,7 @@ def serve(args: argparse.Namespace, database_url: str | None = None) -> int:
 def _ensure_demo(url: str) -> list[tuple[str, str]]:
     """Load the demo data into an empty store; leave a used store alone."""
     from server.demo import DEMO_PASSWORD, load_demo
-    from server.services import open_store
+    from server.services.followups import open_store
     from store.uow import UnitOfWork
 
     engine = open_store(url)

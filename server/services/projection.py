@@ -20,7 +20,7 @@ from datetime import datetime
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 import mapping
-from server.directory import DbDirectory
+from server.services.directory import DbDirectory
 from store.domain import Followup, Kind, PartStat, Resource, User, utcnow
 from store.errors import NotFound
 from store.orm import CollectionRow, Meta, ObjectRow, TombstoneRow

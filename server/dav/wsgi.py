@@ -1,4 +1,4 @@
-"""WSGI entry point, e.g. ``gunicorn -w 4 'server.wsgi:application'``.
+"""WSGI entry point, e.g. ``gunicorn -w 4 'server.dav.wsgi:application'``.
 
 Configured by ``FOLLOWUPS_CONFIG`` (a config file) and the ``FOLLOWUPS_*``
 environment variables (see ``server.config.SCHEMA``).
@@ -7,12 +7,12 @@ environment variables (see ``server.config.SCHEMA``).
 from __future__ import annotations
 
 from server import config
-from server.app import Application, make_app
+from server.dav.app import Application, make_app
 
 
 def create() -> Application:
     settings = config.load(config.default_config_path())
-    from server.services import open_store
+    from server.services.followups import open_store
 
     open_store(settings.database or None)
     return make_app(settings)

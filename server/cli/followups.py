@@ -1,6 +1,6 @@
 """``followups add|show|update|done|call-made|cancel|delete``: one follow-up at a time.
 
-Every write goes through :mod:`server.services`, in one transaction, so a
+Every write goes through :mod:`server.services.followups`, in one transaction, so a
 rejected option leaves the store as it was and the calendars stay current.
 """
 
@@ -12,8 +12,7 @@ from email.utils import parseaddr
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from server import services
-from server.cli_common import (
+from server.cli.common import (
     Context,
     UsageError,
     add_json,
@@ -27,7 +26,8 @@ from server.cli_common import (
     record_id,
     tz_option,
 )
-from server.cli_views import show_followup
+from server.cli.views import show_followup
+from server.services import followups as services
 from store.domain import (
     Followup,
     Kind,

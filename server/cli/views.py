@@ -7,8 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from server import views
-from server.cli_common import (
+from server.cli.common import (
     Context,
     add_json,
     emit_json,
@@ -23,7 +22,8 @@ from server.cli_common import (
     short,
     table,
 )
-from server.directory import DbDirectory
+from server.services import views
+from server.services.directory import DbDirectory
 from store.domain import Moment, is_date, zone
 from store.moments import FLOATING_SLACK
 from store.uow import UnitOfWork

@@ -22,8 +22,8 @@ from icalendar import Calendar
 from sqlalchemy import Engine, select
 
 import mapping
-from server import services
-from server.projection import MEETINGS, TASKS
+from server.services import followups as services
+from server.services.projection import MEETINGS, TASKS
 from store.domain import (
     Company,
     Followup,

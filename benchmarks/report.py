@@ -8,7 +8,7 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from server.projection import MEETINGS, TASKS
+from server.services.projection import MEETINGS, TASKS
 
 OURS, RADICALE = "ours", "radicale"
 BULK_TARGET = 1000.0

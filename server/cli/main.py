@@ -1,9 +1,9 @@
 """The ``followups`` command: the CRM's follow-up store from the shell.
 
-Writes go through :mod:`server.services` (so calendars stay current); reads
+Writes go through :mod:`server.services.followups` (so calendars stay current); reads
 use a read-only unit of work. Expected errors print one line,
 ``followups: error: <what to do>``, and exit 2 for bad input or 1 for other
-failures; ``--json`` prints stable JSON (see :mod:`server.views`) for scripts.
+failures; ``--json`` prints stable JSON (see :mod:`server.services.views`) for scripts.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from server import cli_directory, cli_followups, cli_views
-from server.cli_common import PROG, Context, Parser, Progress, emit_json, non_negative_int
+from server.cli import directory as cli_directory
+from server.cli import followups as cli_followups
+from server.cli import views as cli_views
+from server.cli.common import PROG, Context, Parser, Progress, emit_json, non_negative_int
 from store.errors import Conflict, InvalidFollowup, NotFound, StoreError
 
 EXIT_FAILURE = 1
@@ -24,7 +26,7 @@ EXIT_USAGE = 2
 
 
 def cmd_init(ctx: Context) -> int:
-    from server.services import open_store
+    from server.services.followups import open_store
 
     open_store(ctx.url)
     print(f"store ready at {ctx.url}", file=sys.stderr)
@@ -33,7 +35,7 @@ def cmd_init(ctx: Context) -> int:
 
 def cmd_demo(ctx: Context) -> int:
     from server.demo import PASSWORD, load_demo
-    from server.services import open_store
+    from server.services.followups import open_store
 
     engine = open_store(ctx.url)
     bar = Progress("loading demo data")
@@ -51,7 +53,7 @@ def cmd_demo(ctx: Context) -> int:
 
 
 def cmd_serve(ctx: Context) -> int:
-    from server.serve import serve  # type: ignore[import-not-found, unused-ignore]
+    from server.dav.server import serve  # type: ignore[import-not-found, unused-ignore]
 
     return int(serve(ctx.args, ctx.url) or 0)
 
@@ -59,7 +61,7 @@ def cmd_serve(ctx: Context) -> int:
 def cmd_prune_tombstones(ctx: Context) -> int:
     from datetime import timedelta
 
-    from server.services import open_store, prune_tombstones
+    from server.services.followups import open_store, prune_tombstones
 
     pruned = prune_tombstones(open_store(ctx.url), timedelta(days=ctx.args.older_than))
     if ctx.json:

@@ -28,10 +28,11 @@ from typing import Any
 from sqlalchemy import Engine
 
 import mapping
-from server import put, requestlog
 from server.config import Settings, radicale_configuration
-from server.projection import BOOKINGS, COMPONENTS
-from server.responses import Response, no_uid_conflict, precondition, text
+from server.dav import context as requestlog
+from server.dav import put
+from server.dav.errors import Response, no_uid_conflict, precondition, text
+from server.services.projection import BOOKINGS, COMPONENTS
 from store import db
 
 StartResponse = Callable[..., Any]

@@ -1,10 +1,10 @@
 """Benchmark: this server against vanilla Radicale 3.9 on the same objects.
 
-    python -m server.bench --n 10000 [--repeat 5] [--database URL] [--out FILE]
-    python -m server.bench --check-only          # CI: N=200, one repetition
+    python -m benchmarks.bench --n 10000 [--repeat 5] [--database URL] [--out FILE]
+    python -m benchmarks.bench --check-only          # CI: N=200, one repetition
 
 Builds N follow-ups of one user (a seeded, realistic mix; see
-``server.bench_data``), bulk-loads them through ``services.create_many``
+``benchmarks.data``), bulk-loads them through ``services.create_many``
 (timed: follow-ups per second, rendering included), writes the very texts our
 store rendered into Radicale's filesystem storage, starts both servers as
 subprocesses and times real CalDAV requests against each, checking every
@@ -22,12 +22,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from server import bench_data as data
-from server import bench_dav as dav
-from server import bench_report as report
-from server import bench_servers as servers
-from server.bench_report import OURS, RADICALE, Results
-from server.projection import MEETINGS, TASKS
+from benchmarks import data as data
+from benchmarks import dav as dav
+from benchmarks import report as report
+from benchmarks import servers as servers
+from benchmarks.report import OURS, RADICALE, Results
+from server.services.projection import MEETINGS, TASKS
 
 COLLECTIONS = (MEETINGS, TASKS)
 
@@ -70,7 +70,7 @@ def path_of(coll: str, href: str = "") -> str:
 
 def load(b: Bench) -> None:
     """Our store via create_many (timed), then Radicale's folder from what it rendered."""
-    from server import services
+    from server.services import followups as services
     from store import db
     from store.uow import UnitOfWork
 
@@ -277,7 +277,7 @@ def output(b: Bench, command: str) -> list[str]:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m server.bench", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, default=None, help="follow-ups in the dataset (default 10000; 200 with "
                                                        "--check-only)")
     p.add_argument("--repeat", type=int, default=None, help="repetitions; medians are reported (default 5)")
@@ -316,7 +316,7 @@ def run(args: argparse.Namespace, workdir: Path, command: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    command = shlex.join([Path(sys.executable).name, "-m", "server.bench", *(sys.argv[1:] if argv is None
+    command = shlex.join([Path(sys.executable).name, "-m", "benchmarks.bench", *(sys.argv[1:] if argv is None
                                                                              else argv)])
     if args.keep:
         workdir = Path(args.keep)

@@ -21,8 +21,8 @@ from radicale import pathutils
 from sqlalchemy import Engine
 
 import mapping
-from server import caldav
-from server.responses import Response, no_uid_conflict, precondition, text
+from server.dav.errors import Response, no_uid_conflict, precondition, text
+from server.services import calendars as caldav
 from store.domain import Source
 from store.errors import InvalidFollowup, NotFound, UidConflict
 from store.uow import UnitOfWork

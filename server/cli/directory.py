@@ -8,8 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from server import services, views
-from server.cli_common import (
+from server.cli.common import (
     Context,
     UsageError,
     add_json,
@@ -20,6 +19,8 @@ from server.cli_common import (
     table,
     tz_option,
 )
+from server.services import followups as services
+from server.services import views
 from store.domain import (
     Company,
     FieldDef,

@@ -25,9 +25,9 @@ from icalendar import Calendar
 from sqlalchemy import Connection, Engine, select, text
 
 import mapping
-from server import projection
-from server.directory import DbDirectory
-from server.projection import BOOKINGS, MEETINGS, TASKS, Target
+from server.services import projection
+from server.services.directory import DbDirectory
+from server.services.projection import BOOKINGS, MEETINGS, TASKS, Target
 from store.domain import Followup, PartStat, User
 from store.errors import NotFound, StoreError, UidConflict
 from store.orm import CollectionRow, ObjectRow, ResourceRow, UserRow
@@ -277,7 +277,7 @@ def authenticate(engine: Engine, login: str, password: str) -> bool:
     costs tens of milliseconds, so a success is remembered for five minutes,
     keyed by a salted digest of the password and the stored hash (a changed
     password invalidates it at once)."""
-    from server.services import check_password
+    from server.services.followups import check_password
 
     with _reading(engine) as conn:
         stored = _password_hash(conn, login)

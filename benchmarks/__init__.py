@@ -1,0 +1,1 @@
+"""The benchmark against Radicale 3.9's own filesystem storage (not installed)."""

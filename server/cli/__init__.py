@@ -1,0 +1,5 @@
+"""The ``followups`` command line, one module per group of commands."""
+
+from server.cli.main import main
+
+__all__ = ["main"]
