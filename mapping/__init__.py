@@ -1,7 +1,7 @@
 """Follow-up <-> iCalendar: pure functions, no database, no HTTP, no I/O.
 
 The contract is shared/spec/calendar-mapping.md; decisions where it is
-silent are in mapping/README.md.
+silent are in docs/calendar-mapping-decisions.md.
 """
 
 from __future__ import annotations

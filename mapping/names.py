@@ -59,7 +59,3 @@ DERIVED_PARAMS: dict[str, frozenset[str]] = {
 }
 """Parameters the mapping computes itself; any other parameter a client puts
 on an owned property is kept and laid over the rendered property."""
-
-
-def kind_component(kind: Kind) -> str:
-    return "VEVENT" if kind is Kind.MEETING else "VTODO"

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from icalendar import Calendar
 
 from mapping.recurrence import Series
-from mapping.timerange import MAX_TS, MIN_TS, Timing, _range, _single, _timing_of_component, _ts
+from mapping.timerange import MAX_TS, MIN_TS, Timing, component_timing, instance_range, series_range, unix_ts
 from mapping.validate import main_components
 
 SCAN_CAP = 10_000
@@ -44,16 +44,16 @@ class OverlapIndex:
         moved = [c.get("RECURRENCE-ID") for c in components if "RECURRENCE-ID" in c]
         self.parts: list[_Part] = []
         for comp in components:
-            t = _timing_of_component(comp)
-            lo, hi = _range(t, widen=False)
+            t = component_timing(comp)
+            lo, hi = series_range(t, widen=False)
             series = None
-            single_lo, single_hi = _single(t, widen=False)
+            single_lo, single_hi = instance_range(t, widen=False)
             anchor = t.start if t.start is not None else t.end
             if (t.rule or t.rdates) and anchor is not None and "RECURRENCE-ID" not in comp:
                 exdates = list(t.exdates) + [r.dt for r in moved if r is not None]
                 series = Series(anchor, t.rule, t.rdates, exdates)
-                slack = max(0, _ts(anchor) - single_lo)
-                self.parts.append(_Part(lo, hi, t, series, single_hi - _ts(anchor), slack))
+                slack = max(0, unix_ts(anchor) - single_lo)
+                self.parts.append(_Part(lo, hi, t, series, single_hi - unix_ts(anchor), slack))
             else:
                 self.parts.append(_Part(lo, hi, t, None, 0, 0))
 
@@ -73,7 +73,7 @@ class OverlapIndex:
         before = datetime.fromtimestamp(min(end + p.slack + 86400, MAX_TS - 86400), tz=UTC)
         for wall in series.walls(after=series.wall(after.astimezone(frame)),
                                  before=series.wall(before.astimezone(frame)), scan=SCAN_CAP):
-            s = _ts(series.back(wall)) - p.slack
+            s = unix_ts(series.back(wall)) - p.slack
             e = s + p.slack + p.length
             if s < end and max(e, s + 1) > start:
                 return True

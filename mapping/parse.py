@@ -27,8 +27,8 @@ from mapping.preserve import (
     props,
     wanted_alarm_related,
 )
-from mapping.render import PRIVATE_CLASSES, location_of, render_without_zones, same_moment, shift
-from mapping.timezones import UTC_ZONE, normalize, resolve_tzid, utc
+from mapping.render import PRIVATE_CLASSES, location_of, render_without_zones, room_name, same_moment
+from mapping.timezones import UTC_ZONE, normalize, resolve_tzid, shift, utc
 from mapping.validate import main_components
 from store.domain import (
     Followup,
@@ -39,7 +39,6 @@ from store.domain import (
     Participant,
     PartStat,
     Recurrence,
-    ResourceKind,
     User,
 )
 from store.errors import InvalidFollowup, NotFound
@@ -47,7 +46,8 @@ from store.errors import InvalidFollowup, NotFound
 UNTITLED = "(no title)"
 
 
-def _first(comp: Component, name: str) -> Any:
+def first_value(comp: Component, name: str) -> Any:
+    """The property's value, the first one when the component repeats it, or None."""
     value = comp.get(name)
     if isinstance(value, list):
         return value[0] if value else None
@@ -83,7 +83,7 @@ def unescape(raw: str) -> str:
 
 
 def _text(comp: Component, name: str) -> str | None:
-    value = _first(comp, name)
+    value = first_value(comp, name)
     return None if value is None else read_text(value)
 
 
@@ -108,18 +108,19 @@ def read_moment(value: Any) -> Moment:
 
 
 def _moment(comp: Component, name: str) -> Moment | None:
-    value = _first(comp, name)
+    value = first_value(comp, name)
     return None if value is None else read_moment(value)
 
 
-def _duration(comp: Component) -> timedelta | None:
-    value = _first(comp, "DURATION")
+def duration_of(comp: Component) -> timedelta | None:
+    """DURATION (RFC 5545 §3.8.2.5) as a timedelta, or None when absent or not a duration."""
+    value = first_value(comp, "DURATION")
     dt = getattr(value, "dt", None)
     return dt if isinstance(dt, timedelta) else None
 
 
 def _int(comp: Component, name: str) -> int | None:
-    value = _first(comp, name)
+    value = first_value(comp, name)
     if value is None:
         return None
     try:
@@ -281,8 +282,9 @@ def _attendees(comp: Component, d: Directory) -> _Attendees:
     return found
 
 
-def _recurrence(comp: Component) -> Recurrence | None:
-    rule_value = _first(comp, "RRULE")
+def recurrence_of(comp: Component) -> Recurrence | None:
+    """RRULE, RDATE and EXDATE (RFC 5545 §3.8.5) as the domain keeps them; PERIOD RDATEs are left to client data."""
+    rule_value = first_value(comp, "RRULE")
     rule = rule_value.to_ical().decode() if rule_value is not None else None
     rdates: list[Moment] = []
     exdates: list[Moment] = []
@@ -326,7 +328,7 @@ def _times(comp: Component, kind: Kind, completed: bool) -> tuple[Moment | None,
     """(start, end, deadline). VEVENT per RFC 5545 §3.6.1 (no DTEND/DURATION: a date lasts a day, a
     time has no length); VTODO: DTSTART+DUE places it in the diary, DTSTART+DURATION is a made call."""
     start = _moment(comp, "DTSTART")
-    duration = _duration(comp)
+    duration = duration_of(comp)
     if comp.name == "VEVENT":
         end = _moment(comp, "DTEND")
         if end is None and start is not None:
@@ -347,15 +349,9 @@ def _times(comp: Component, kind: Kind, completed: bool) -> tuple[Moment | None,
 
 
 def _location(comp: Component, resource_ids: list[int], d: Directory) -> str:
+    """The LOCATION, or "" when it only repeats the booked room's name (rendered from the room anyway)."""
     text = _text(comp, "LOCATION") or ""
-    for rid in resource_ids:
-        try:
-            resource = d.resource(rid)
-        except NotFound:
-            continue
-        if resource.kind is ResourceKind.ROOM:
-            return "" if text == resource.name else text
-    return text
+    return "" if text == room_name(resource_ids, d) else text
 
 
 def _occurrence(comp: Component, f: Followup, master_location: str) -> Occurrence:
@@ -363,7 +359,7 @@ def _occurrence(comp: Component, f: Followup, master_location: str) -> Occurrenc
     rid = read_moment(comp["RECURRENCE-ID"])
     start = _moment(comp, "DTSTART")
     end = _moment(comp, "DTEND" if comp.name == "VEVENT" else "DUE")
-    duration = _duration(comp)
+    duration = duration_of(comp)
     if end is None and start is not None and duration is not None:
         end = shift(start, duration)
     effective = start if start is not None else rid
@@ -424,7 +420,7 @@ def to_followup(cal: Calendar, owner: User, d: Directory, existing: Followup | N
         start=start,
         end=end,
         deadline=deadline,
-        recurrence=_recurrence(master),
+        recurrence=recurrence_of(master),
         busy=busy,
         alarm_minutes=alarm_minutes_of(alarm, wanted_alarm_related(master)) if alarm is not None else None,
         participants=attendees.participants,

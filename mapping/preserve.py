@@ -81,6 +81,12 @@ def rid_key(moment: Moment) -> str:
     return moment.isoformat()
 
 
+def _instance_key(comp: Component) -> str:
+    """The :func:`rid_key` of a component's RECURRENCE-ID; "" for the master."""
+    rid = comp.get("RECURRENCE-ID")
+    return rid_key(normalize(rid.dt, rid.params.get("TZID"))) if rid is not None else ""
+
+
 def is_period(value: Any) -> bool:
     return any(isinstance(getattr(v, "dt", None), tuple) for v in getattr(value, "dts", []))
 
@@ -246,8 +252,7 @@ def client_data_of(cal: Calendar, type_name: str | None, baseline: Calendar | No
     bases: dict[str, Component] = {}
     for sub in baseline.subcomponents if baseline is not None else []:
         if sub.name in MAIN_COMPONENTS:
-            rid = sub.get("RECURRENCE-ID")
-            bases[rid_key(normalize(rid.dt, rid.params.get("TZID"))) if rid is not None else ""] = sub
+            bases[_instance_key(sub)] = sub
     out = Calendar()
     out.add("VERSION", "2.0")
     out.add("PRODID", CLIENT_DATA_PRODID)
@@ -262,9 +267,7 @@ def client_data_of(cal: Calendar, type_name: str | None, baseline: Calendar | No
                 out.add_component(copy.deepcopy(sub))
                 kept = True
         elif sub.name in MAIN_COMPONENTS:
-            rid = sub.get("RECURRENCE-ID")
-            key = rid_key(normalize(rid.dt, rid.params.get("TZID"))) if rid is not None else ""
-            data = component_data(sub, type_name, bases.get(key))
+            data = component_data(sub, type_name, bases.get(_instance_key(sub)))
             if data is not None:
                 out.add_component(data)
                 kept = True
@@ -297,8 +300,7 @@ class ClientData:
             if sub.name not in MAIN_COMPONENTS:
                 continue
             if "RECURRENCE-ID" in sub:
-                rid: Any = sub["RECURRENCE-ID"]
-                data.overrides[rid_key(normalize(rid.dt, rid.params.get("TZID")))] = sub
+                data.overrides[_instance_key(sub)] = sub
             elif data.master is None:
                 data.master = sub
         return data

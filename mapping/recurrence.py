@@ -17,7 +17,7 @@ from dateutil.rrule import rrule, rrulestr
 from icalendar.prop import vRecur
 
 from mapping.preserve import rid_key
-from mapping.timezones import as_aware
+from mapping.timezones import as_aware, shift
 from store.domain import Followup, Moment, Occurrence
 
 MAX_SCAN = 200_000
@@ -180,12 +180,6 @@ class Instance:
     followup: Followup = field(compare=False, repr=False)
 
 
-def _shift(moment: Moment, delta: timedelta) -> Moment:
-    if isinstance(moment, datetime):
-        return moment + delta
-    return moment + timedelta(days=delta.days)
-
-
 def _overlaps(start: Moment, end: Moment, ws: datetime, we: datetime) -> bool:
     """Half-open overlap; a zero-length instance overlaps when it starts in the window (RFC 4791 §9.9)."""
     tz = ws.tzinfo
@@ -211,9 +205,9 @@ def expand(f: Followup, window_start: datetime, window_end: datetime, limit: int
 
     def make(start: Moment, rid: Moment | None, occ: Occurrence | None) -> Instance:
         if occ is None:
-            return Instance(start, _shift(start, duration), rid, f.title, location, f)
+            return Instance(start, shift(start, duration), rid, f.title, location, f)
         begin = occ.start if occ.start is not None else start
-        end = occ.end if occ.end is not None else _shift(begin, duration)
+        end = occ.end if occ.end is not None else shift(begin, duration)
         return Instance(begin, end, rid, occ.title if occ.title is not None else f.title,
                         occ.location if occ.location is not None else location, f)
 

@@ -6,7 +6,7 @@ text (no wall clock), so ETags change only when the object changes.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from icalendar import Alarm, Calendar, Component, Event, Timezone, Todo
@@ -14,7 +14,7 @@ from icalendar.prop import vCalAddress, vDDDTypes, vInt, vRecur, vText, vUri
 
 from mapping.directory import Directory
 from mapping.errors import InvalidCalendarData
-from mapping.names import KIND_VALUES, PRODID, kind_component
+from mapping.names import KIND_VALUES, PRODID
 from mapping.preserve import (
     ClientData,
     append_verbatim,
@@ -27,7 +27,8 @@ from mapping.preserve import (
     wanted_alarm_related,
 )
 from mapping.serialize import to_text, used_tzids
-from mapping.timezones import for_ical, resolve_tzid, utc
+from mapping.timezones import for_ical, resolve_tzid, shift, utc
+from mapping.validate import component_name
 from mapping.vtimezone import vtimezone_text
 from store.domain import Followup, Kind, Moment, Occurrence, Participant, ResourceKind
 from store.errors import NotFound
@@ -124,15 +125,9 @@ def same_moment(a: Moment | None, b: Moment | None) -> bool:
     return a == b
 
 
-def shift(moment: Moment, delta: timedelta) -> Moment:
-    if isinstance(moment, datetime):
-        return moment + delta
-    return moment + timedelta(days=delta.days)
-
-
-def room_name(f: Followup, d: Directory) -> str | None:
+def room_name(resource_ids: list[int], d: Directory) -> str | None:
     """The first booked room's name: the LOCATION when the follow-up has none."""
-    for rid in f.resource_ids:
+    for rid in resource_ids:
         try:
             resource = d.resource(rid)
         except NotFound:
@@ -143,12 +138,12 @@ def room_name(f: Followup, d: Directory) -> str | None:
 
 
 def location_of(f: Followup, d: Directory) -> str:
-    return f.location or room_name(f, d) or ""
+    return f.location or room_name(f.resource_ids, d) or ""
 
 
 def _component(f: Followup, d: Directory, occ: Occurrence | None, data: Component | None) -> Component:
     comp: Component = Event() if f.kind is Kind.MEETING else Todo()
-    assert comp.name == kind_component(f.kind)
+    assert comp.name == component_name(f.kind)
     _text(comp, "UID", f.uid)
     _utc(comp, "DTSTAMP", f.modified_at or f.created_at or EPOCH)
     if f.created_at is not None:
@@ -409,7 +404,3 @@ def _alarm(comp: Component, f: Followup, data: Component | None) -> None:
     if str(alarm["ACTION"]).upper() == "DISPLAY" and "DESCRIPTION" not in alarm:
         alarm.add("DESCRIPTION", comp.get("SUMMARY", f.title))
     comp.add_component(alarm)
-
-
-def as_date(moment: Moment) -> date:
-    return moment.date() if isinstance(moment, datetime) else moment

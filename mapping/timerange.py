@@ -16,10 +16,12 @@ from typing import Any
 
 from icalendar import Calendar, Component
 
+from mapping.parse import duration_of, first_value, read_moment, recurrence_of
 from mapping.recurrence import Series
-from mapping.timezones import FLOATING_SLACK, is_floating
+from mapping.timezones import as_aware, is_floating, shift
 from mapping.validate import main_components
 from store.domain import Followup, Kind, Moment
+from store.moments import FLOATING_SLACK
 
 MIN_TS = -62135596800
 """0001-01-01T00:00:00Z."""
@@ -46,18 +48,16 @@ class Timing:
     exdates: list[Moment] = field(default_factory=list)
 
 
-def _ts(moment: Moment) -> int:
-    if isinstance(moment, datetime):
-        aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-        return int(aware.timestamp())
-    return int(datetime(moment.year, moment.month, moment.day, tzinfo=UTC).timestamp())
+def unix_ts(moment: Moment) -> int:
+    """UNIX seconds of a moment; floating times and dates (at midnight) read as UTC."""
+    return int(as_aware(moment, UTC).timestamp())
 
 
 def _clamp(value: int) -> int:
     return max(MIN_TS, min(MAX_TS, value))
 
 
-def _single(t: Timing, widen: bool = True) -> tuple[int, int]:
+def instance_range(t: Timing, widen: bool = True) -> tuple[int, int]:
     """The range of one instance per the tables of RFC 4791 §9.9; floating
     times and dates widened by ±14 h unless ``widen`` is False (then they are
     read as UTC, as a query without CALDAV:timezone does)."""
@@ -65,9 +65,9 @@ def _single(t: Timing, widen: bool = True) -> tuple[int, int]:
     if t.name == "VEVENT":
         if t.start is None:
             return MIN_TS, MAX_TS
-        s = _ts(t.start)
+        s = unix_ts(t.start)
         if t.end is not None:
-            e = _ts(t.end)
+            e = unix_ts(t.end)
         elif t.duration is not None:
             e = s + int(t.duration.total_seconds())
         elif not isinstance(t.start, datetime):
@@ -79,19 +79,19 @@ def _single(t: Timing, widen: bool = True) -> tuple[int, int]:
     else:
         floating = any(is_floating(m) for m in (t.start, t.end))
         if t.start is not None and t.duration is not None:
-            s = _ts(t.start)
+            s = unix_ts(t.start)
             lo, hi = s, s + int(t.duration.total_seconds()) + one
         elif t.start is not None and t.end is not None:
-            s, due = _ts(t.start), _ts(t.end)
+            s, due = unix_ts(t.start), unix_ts(t.end)
             lo, hi = min(s, due) - one, max(due, s) + one
         elif t.start is not None:
-            s = _ts(t.start)
+            s = unix_ts(t.start)
             lo, hi = s, s + one
         elif t.end is not None:
-            due = _ts(t.end)
+            due = unix_ts(t.end)
             lo, hi = due - one, due + one
         elif t.completed is not None or t.created is not None:
-            stamps = [_ts(m) for m in (t.completed, t.created) if m is not None]
+            stamps = [unix_ts(m) for m in (t.completed, t.created) if m is not None]
             floating = any(is_floating(m) for m in (t.completed, t.created))
             lo = min(stamps) - one
             hi = MAX_TS if t.completed is None else max(stamps) + one
@@ -103,39 +103,39 @@ def _single(t: Timing, widen: bool = True) -> tuple[int, int]:
     return _clamp(lo), _clamp(hi)
 
 
-def _range(t: Timing, widen: bool = True) -> tuple[int, int]:
-    lo, hi = _single(t, widen)
+def series_range(t: Timing, widen: bool = True) -> tuple[int, int]:
+    """The range of every instance of ``t``'s recurrence set (its only one if it has none), widened as
+    :func:`instance_range` does; a set without end, or with more than COUNT_CAP instances, reaches MAX_TS."""
+    lo, hi = instance_range(t, widen)
     if not (t.rule or t.rdates):
         return lo, hi
     anchor = t.start if t.start is not None else t.end
     if anchor is None:
         return lo, hi
     series = Series(anchor, t.rule, t.rdates, t.exdates)
-    span = hi - _ts(anchor)
-    first = min([_ts(anchor)] + [_ts(m) for m in t.rdates])
+    span = hi - unix_ts(anchor)
+    first = min([unix_ts(anchor)] + [unix_ts(m) for m in t.rdates])
     lo = min(lo, first - (int(FLOATING_SLACK.total_seconds()) if widen and is_floating(anchor) else 0))
     last = series.last_start(COUNT_CAP)
     if last is None:
         return _clamp(lo), MAX_TS
-    return _clamp(lo), _clamp(max(hi, _ts(last) + span))
+    return _clamp(lo), _clamp(max(hi, unix_ts(last) + span))
 
 
-def _timing_of_component(comp: Component) -> Timing:
-    from mapping.parse import _duration, _first, read_moment  # the parser's readers, one definition
+def component_timing(comp: Component) -> Timing:
+    """The :class:`Timing` of a client's VEVENT/VTODO, read with the parser's readers (one definition)."""
 
     def moment(name: str) -> Moment | None:
-        value = _first(comp, name)
+        value = first_value(comp, name)
         return read_moment(value) if value is not None else None
 
     t = Timing(str(comp.name), start=moment("DTSTART"), end=moment("DTEND" if comp.name == "VEVENT" else "DUE"),
-               duration=_duration(comp), completed=moment("COMPLETED"), created=moment("CREATED"))
+               duration=duration_of(comp), completed=moment("COMPLETED"), created=moment("CREATED"))
     if "RECURRENCE-ID" in comp:
         return t
-    rule = _first(comp, "RRULE")
+    rule = first_value(comp, "RRULE")
     t.rule = rule.to_ical().decode() if rule is not None else None
-    from mapping.parse import _recurrence
-
-    rec = _recurrence(comp)
+    rec = recurrence_of(comp)
     if rec is not None:
         t.rdates, t.exdates = rec.rdates, rec.exdates
     return t
@@ -159,7 +159,7 @@ def _timings_of_followup(f: Followup) -> list[Timing]:
         start = occ.start if occ.start is not None else occ.recurrence_id
         end = occ.end
         if end is None and duration is not None:
-            end = start + duration if isinstance(start, datetime) else start + timedelta(days=duration.days)
+            end = shift(start, duration)
         timings.append(Timing(name, start=start, end=end))
     return timings
 
@@ -169,8 +169,8 @@ def time_range(obj: Calendar | Followup) -> tuple[int, int]:
     if isinstance(obj, Followup):
         timings = _timings_of_followup(obj)
     else:
-        timings = [_timing_of_component(c) for c in main_components(obj)]
+        timings = [component_timing(c) for c in main_components(obj)]
     if not timings:
         return MIN_TS, MAX_TS
-    ranges = [_range(t) for t in timings]
+    ranges = [series_range(t) for t in timings]
     return min(r[0] for r in ranges), max(r[1] for r in ranges)

@@ -1,9 +1,10 @@
-"""Time zones and moments: TZID resolution, VTIMEZONE generation, normalizing client times.
+"""Time zones and moments: TZID resolution, normalizing client times, moment arithmetic.
 
 The domain keeps zoned times as ``ZoneInfo`` datetimes; clients send TZIDs
 that are IANA names, Windows names (Outlook), vendor-prefixed names
 (``/mozilla.org/.../Europe/Berlin``) or zones of their own defined by a
-VTIMEZONE in the body (RFC 5545 §3.6.5).
+VTIMEZONE in the body (RFC 5545 §3.6.5). The VTIMEZONEs the server writes
+are generated in ``mapping.vtimezone``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from icalendar import Timezone
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
 from store.domain import Moment
@@ -39,22 +39,6 @@ def resolve_tzid(tzid: str | None) -> ZoneInfo | None:
         except (ZoneInfoNotFoundError, ValueError, OSError):
             continue
     return None
-
-
-@functools.lru_cache(maxsize=256)
-def _vtimezone_bytes(tzid: str) -> bytes:
-    return Timezone.from_tzid(tzid).to_ical()
-
-
-def vtimezone(tzid: str) -> Timezone | None:
-    """A VTIMEZONE for an IANA zone, generated from zoneinfo (cached), or None if unknown."""
-    if resolve_tzid(tzid) is None:
-        return None
-    try:
-        found = Timezone.from_ical(_vtimezone_bytes(tzid))
-        return found if isinstance(found, Timezone) else None
-    except ValueError:
-        return None
 
 
 def normalize(value: Any, tzid: str | None = None) -> Moment:
@@ -106,5 +90,8 @@ def is_floating(moment: Moment | None) -> bool:
     return moment is not None and (not isinstance(moment, datetime) or moment.tzinfo is None)
 
 
-FLOATING_SLACK = timedelta(hours=14)
-"""The widest UTC offset: a floating time happens within ±14 h of its UTC reading."""
+def shift(moment: Moment, delta: timedelta) -> Moment:
+    """``moment + delta``; a date moves by the whole days of ``delta`` and stays a date."""
+    if isinstance(moment, datetime):
+        return moment + delta
+    return moment + timedelta(days=delta.days)

@@ -13,7 +13,7 @@ from icalendar import Calendar, Component
 from icalendar.error import GloballyUniqueTZIDGuessed
 
 from mapping.errors import InvalidCalendarData, NoOrManyUids, UnknownTimezone, UnsupportedComponent
-from mapping.names import MAIN_COMPONENTS, REFUSED_COMPONENTS, kind_component
+from mapping.names import MAIN_COMPONENTS, REFUSED_COMPONENTS
 from mapping.timezones import resolve_tzid
 from store.domain import Kind
 
@@ -26,7 +26,7 @@ CHECKED_PROPERTIES = frozenset({
 
 def component_name(kind: Kind) -> str:
     """VEVENT for meetings, VTODO for to-dos and calls."""
-    return kind_component(kind)
+    return "VEVENT" if kind is Kind.MEETING else "VTODO"
 
 
 def main_components(cal: Calendar) -> list[Component]:

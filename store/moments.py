@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 from store.domain import Moment, zone
 
 FLOATING_SLACK = timedelta(hours=14)
-"""A floating time can be anywhere from UTC-12 to UTC+14 in real time."""
+"""The widest UTC offset (real ones run from UTC-12 to UTC+14): a floating time
+happens within ±14 h of its UTC reading. Defined once here; mapping/ imports it."""
 
 
 def encode(moment: Moment | None) -> str | None:

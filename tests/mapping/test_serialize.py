@@ -16,7 +16,7 @@ from icalendar.parser import Contentline
 from icalendar.prop import vCalAddress, vText
 
 from mapping.render import render_without_zones
-from mapping.serialize import _fold, to_text, used_tzids
+from mapping.serialize import fold, to_text, used_tzids
 from tests.mapping.mapping_support import DATA, make_directory
 from tests.mapping.test_properties import followups
 
@@ -35,13 +35,13 @@ def icalendar_text(component: Any) -> str:
 @given(ascii_lines)
 @SETTINGS
 def test_folding_matches_icalendar_on_escape_heavy_lines(line: str) -> None:
-    assert _fold(line) == Contentline(line).to_ical().decode("utf-8")
+    assert fold(line) == Contentline(line).to_ical().decode("utf-8")
 
 
 @given(any_text)
 @SETTINGS
 def test_folding_matches_icalendar_on_any_text(line: str) -> None:
-    assert _fold(line) == Contentline(line).to_ical().decode("utf-8")
+    assert fold(line) == Contentline(line).to_ical().decode("utf-8")
 
 
 @pytest.mark.parametrize("length", range(70, 80))
@@ -49,7 +49,7 @@ def test_folding_matches_icalendar_on_any_text(line: str) -> None:
 def test_folding_around_the_limit(length: int, tail: str) -> None:
     line = "X" * (length - len(tail)) + tail + "Y" * 80
     for cut in (length, length + 1, len(line)):
-        assert _fold(line[:cut]) == Contentline(line[:cut]).to_ical().decode("utf-8")
+        assert fold(line[:cut]) == Contentline(line[:cut]).to_ical().decode("utf-8")
 
 
 @given(any_text, any_text, any_text)
