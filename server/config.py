@@ -1,48 +1,81 @@
 """Configuration as data: one schema with value, type and help for every
-option; the config file, the ``serve`` flags and the docs come from it.
+option; the config file, the command-line flags and the docs come from it.
 
-Precedence: command-line flag, then environment variable, then the config
-file (``[followups]`` section, INI), then the default.
+Precedence, for every option and every command: command-line flag, then
+environment variable, then the config file (``[followups]`` section, INI),
+then the default. The config file is the one named by ``--config``, else by
+``$FOLLOWUPS_CONFIG``, else the first of :data:`DEFAULT_FILES` that exists
+(as Radicale reads ``/etc/radicale/config`` and ``~/.config/radicale/config``).
 """
 
 from __future__ import annotations
 
 import configparser
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+CONFIG_ENV = "FOLLOWUPS_CONFIG"
+DEFAULT_FILES: tuple[str, ...] = ("/etc/followup-caldav/config", "~/.config/followup-caldav/config")
+DEFAULT_FILES_ENV = "FOLLOWUPS_DEFAULT_CONFIG_FILES"
+"""Replaces :data:`DEFAULT_FILES` (paths joined by ``os.pathsep``; empty: none), so that a
+test run does not depend on the machine's ``/etc`` or home directory."""
+
+SECTION = "followups"
+
 SCHEMA: dict[str, dict[str, Any]] = {
     "database": {
         "value": "",
         "type": str,
         "env": "FOLLOWUPS_DATABASE",
-        "help": "the store: sqlite:///PATH or postgresql://USER@HOST/DB (empty: a SQLite file in "
+        "metavar": "URL",
+        "global": True,
+        "help": "the store: sqlite:///PATH, a file path, or postgresql://USER@HOST/DB (empty: a SQLite file in "
                 "~/.local/share/followup-caldav)",
     },
     "host": {"value": "127.0.0.1", "type": str, "env": "FOLLOWUPS_HOST", "help": "address to listen on"},
-    "port": {"value": 5232, "type": int, "env": "FOLLOWUPS_PORT", "help": "TCP port to listen on"},
+    "port": {
+        "value": 5232,
+        "type": int,
+        "env": "FOLLOWUPS_PORT",
+        "min": 0,
+        "max": 65535,
+        "help": "TCP port to listen on (0: any free port)",
+    },
     "max_body": {
         "value": 1_000_000,
         "type": int,
         "env": "FOLLOWUPS_MAX_BODY",
+        "metavar": "BYTES",
+        "min": 1,
         "help": "largest request body in bytes; larger ones are answered with 413",
     },
     "log_level": {
         "value": "warning",
         "type": str,
         "env": "FOLLOWUPS_LOG_LEVEL",
+        "metavar": "LEVEL",
+        "choices": ("debug", "info", "warning", "error", "critical"),
         "help": "Radicale's log level: debug, info, warning, error or critical",
     },
     "auth_delay": {
         "value": 1.0,
         "type": float,
         "env": "FOLLOWUPS_AUTH_DELAY",
+        "metavar": "SECONDS",
+        "min": 0,
         "help": "seconds a failed login (and a 403) is delayed, against password guessing",
     },
 }
+
+_KINDS = {int: "a whole number", float: "a number", str: "text"}
+
+
+class ConfigError(ValueError):
+    """A bad configuration, in one line: which option, where it came from, what is wrong."""
 
 
 @dataclass(frozen=True)
@@ -55,70 +88,143 @@ class Settings:
     auth_delay: float
 
 
+@dataclass(frozen=True)
+class ConfigFile:
+    """The config file in use (None: none) and what chose it."""
+
+    path: Path | None
+    origin: str
+
+    def describe(self) -> str:
+        if self.path is None:
+            return f"no config file ({self.origin}): built-in defaults"
+        return f"config file {self.path} ({self.origin})"
+
+
+def flag(key: str) -> str:
+    """The command-line flag of option ``key``: ``max_body`` is ``--max-body``."""
+    return "--" + key.replace("_", "-")
+
+
+def convert(key: str, raw: Any) -> Any:
+    """``raw`` (text from a file, the environment or a flag) as option ``key``'s type,
+    checked against the schema's ``min``, ``max`` and ``choices``."""
+    spec = SCHEMA[key]
+    kind = spec["type"]
+    try:
+        value = kind(raw.strip() if isinstance(raw, str) else raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"{key} takes {_KINDS.get(kind, kind.__name__)}, not {raw!r}") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{key} takes a finite number, not {raw!r}")
+    if "choices" in spec and value not in spec["choices"]:
+        raise ValueError(f"{key} is one of {', '.join(spec['choices'])}, not {raw!r}")
+    low, high = spec.get("min"), spec.get("max")
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
+        raise ValueError(f"{key} is {bounds}, not {raw!r}")
+    return value
+
+
+def default_files(environ: Mapping[str, str] | None = None) -> list[Path]:
+    """The config files tried, in order, when none is named."""
+    environ = os.environ if environ is None else environ
+    names = environ[DEFAULT_FILES_ENV].split(os.pathsep) if DEFAULT_FILES_ENV in environ else DEFAULT_FILES
+    return [Path(name).expanduser() for name in names if name]
+
+
+def find_file(named: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> ConfigFile:
+    """The config file: ``named`` (``--config``; empty: none at all), else ``$FOLLOWUPS_CONFIG``,
+    else the first default file that exists. A named file must exist."""
+    environ = os.environ if environ is None else environ
+    if named is not None:
+        if not str(named):
+            return ConfigFile(None, "--config ''")
+        return ConfigFile(_existing(Path(named).expanduser(), "--config"), "--config")
+    if environ.get(CONFIG_ENV):
+        return ConfigFile(_existing(Path(environ[CONFIG_ENV]).expanduser(), CONFIG_ENV), CONFIG_ENV)
+    tried = default_files(environ)
+    for path in tried:
+        if path.is_file():
+            return ConfigFile(path, "default")
+    return ConfigFile(None, f"looked in {', '.join(map(str, tried))}" if tried else "no default files")
+
+
+def _existing(path: Path, origin: str) -> Path:
+    if not path.exists():
+        raise ConfigError(f"config file {path} (from {origin}) not found")
+    if not path.is_file():
+        raise ConfigError(f"config file {path} (from {origin}) is not a file")
+    return path
+
+
 def load(path: str | os.PathLike[str] | None = None, overrides: Mapping[str, Any] | None = None,
          environ: Mapping[str, str] | None = None) -> Settings:
-    """Settings from the config file at ``path``, the environment and
-    ``overrides`` (command-line flags; None values are ignored)."""
+    """Settings from the config file at ``path``, the environment and ``overrides``
+    (command-line flags; None values are ignored). Raises :class:`ConfigError`."""
     environ = os.environ if environ is None else environ
-    values: dict[str, Any] = {k: spec["value"] for k, spec in SCHEMA.items()}
+    chosen: dict[str, tuple[Any, str]] = {key: (spec["value"], "the default") for key, spec in SCHEMA.items()}
     if path:
-        parser = configparser.ConfigParser()
-        if not parser.read(path):
-            raise FileNotFoundError(f"config file {path} not found")
-        if parser.has_section("followups"):
-            for key, raw in parser.items("followups"):
-                if key not in SCHEMA:
-                    raise ValueError(f"{path}: unknown option {key!r} in [followups]; known: {', '.join(SCHEMA)}")
-                values[key] = raw
+        for key, raw in _read(Path(path)).items():
+            chosen[key] = (raw, f"config file {path}")
     for key, spec in SCHEMA.items():
-        if spec.get("env") and environ.get(spec["env"]):
-            values[key] = environ[spec["env"]]
+        if environ.get(spec["env"]):
+            chosen[key] = (environ[spec["env"]], spec["env"])
     for key, value in (overrides or {}).items():
+        if key not in SCHEMA:
+            raise ConfigError(f"unknown option {key!r}; known: {', '.join(SCHEMA)}")
         if value is not None:
-            values[key] = value
+            chosen[key] = (value, flag(key))
     typed: dict[str, Any] = {}
-    for key, spec in SCHEMA.items():
+    for key, (raw, source) in chosen.items():
         try:
-            typed[key] = spec["type"](values[key])
-        except (TypeError, ValueError):
-            raise ValueError(f"option {key} takes a {spec['type'].__name__}, not {values[key]!r}") from None
+            typed[key] = convert(key, raw)
+        except ValueError as exc:
+            raise ConfigError(f"{exc} (from {source})") from None
     return Settings(**typed)
+
+
+def resolve(named: str | os.PathLike[str] | None = None, overrides: Mapping[str, Any] | None = None,
+            environ: Mapping[str, str] | None = None) -> tuple[Settings, ConfigFile]:
+    """Find the config file (see :func:`find_file`) and load the settings from it,
+    the environment and ``overrides``."""
+    found = find_file(named, environ)
+    return load(found.path, overrides, environ), found
+
+
+def _read(path: Path) -> dict[str, str]:
+    parser = configparser.ConfigParser(interpolation=None, default_section="\0")
+    try:
+        with path.open(encoding="utf-8") as file:
+            parser.read_file(file)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    except configparser.Error as exc:
+        line = getattr(exc, "lineno", None)
+        where = f", line {line}" if line else ""
+        raise ConfigError(f"config file {path}{where}: {str(exc).splitlines()[0]}") from None
+    for section in parser.sections():
+        if section != SECTION:
+            raise ConfigError(f"config file {path}: unknown section [{section}]; the options go in [{SECTION}]")
+    values = dict(parser.items(SECTION)) if parser.has_section(SECTION) else {}
+    for key in values:
+        if key not in SCHEMA:
+            raise ConfigError(f"config file {path}: unknown option {key!r} in [{SECTION}]; "
+                              f"known: {', '.join(SCHEMA)}")
+    return values
 
 
 def example() -> str:
     """The example config file, generated from the schema."""
-    lines = ["# followup-caldav configuration (INI). Every option, with its default.", "[followups]"]
+    lines = [
+        "# followup-caldav configuration (INI). Every option, with its default.",
+        f"# Read from --config FILE, else ${CONFIG_ENV}, else the first of {', '.join(DEFAULT_FILES)}.",
+        "# Precedence: command-line flag, then environment variable, then this file, then the default.",
+        f"[{SECTION}]",
+    ]
     for key, spec in SCHEMA.items():
-        lines.append(f"# {spec['help']} (environment: {spec['env']})")
-        lines.append(f"{key} = {spec['value']}")
+        lines.append(f"# {spec['help']} (environment: {spec['env']}; flag: {flag(key)})")
+        lines.append(f"{key} = {spec['value']}".rstrip())
     return "\n".join(lines) + "\n"
-
-
-def radicale_configuration(settings: Settings) -> Any:
-    """Radicale's configuration for our plugins, from our settings."""
-    from radicale import config
-
-    configuration = config.load()
-    configuration.update({
-        "server": {
-            # Radicale's own listener is not used; its config refuses port 0.
-            "hosts": f"{settings.host}:{settings.port or 5232}",
-            "max_content_length": str(settings.max_body),
-            "max_resource_size": str(int(settings.max_body * 0.8)),
-        },
-        "auth": {"type": "plugins.auth", "delay": str(settings.auth_delay)},
-        "rights": {
-            "type": "plugins.rights",
-            "permit_delete_collection": "False",
-            "permit_overwrite_collection": "False",
-        },
-        "storage": {"type": "plugins.storage", "database_url": settings.database},
-        "logging": {"level": settings.log_level, "mask_passwords": "True"},
-        "web": {"type": "none"},
-    }, "followup-caldav", privileged=True)
-    return configuration
-
-
-def default_config_path() -> Path | None:
-    path = os.environ.get("FOLLOWUPS_CONFIG")
-    return Path(path) if path else None

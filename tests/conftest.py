@@ -23,6 +23,8 @@ BACKENDS = ["sqlite", "postgres"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # A config file in /etc or the tester's home must not change what the tests run against.
+    os.environ["FOLLOWUPS_DEFAULT_CONFIG_FILES"] = ""
     if os.environ.get("CI") == "true" and not PG_URL:
         raise pytest.UsageError("CI=true but FOLLOWUPS_TEST_PG is not set: the PostgreSQL tests must run in CI")
 

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from server.config import ConfigFile, Settings
 from store.domain import Moment, zone
 from store.errors import InvalidFollowup, NotFound, StoreError
 
@@ -38,10 +39,13 @@ class Parser(argparse.ArgumentParser):
 
 @dataclass
 class Context:
-    """What a command handler gets: its arguments and the store's URL."""
+    """What a command handler gets: its arguments, the store's URL and the settings
+    (flags, environment, config file and defaults, in that order of precedence)."""
 
     args: argparse.Namespace
     url: str
+    settings: Settings
+    config_file: ConfigFile
     _engine: Engine | None = None
 
     @property

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from server import config
 from server.cli import directory as cli_directory
 from server.cli import followups as cli_followups
 from server.cli import views as cli_views
@@ -55,7 +56,7 @@ def cmd_demo(ctx: Context) -> int:
 def cmd_serve(ctx: Context) -> int:
     from server.dav.server import serve  # type: ignore[import-not-found, unused-ignore]
 
-    return int(serve(ctx.args, ctx.url) or 0)
+    return int(serve(ctx.settings, ctx.config_file, demo=bool(getattr(ctx.args, "demo", False))) or 0)
 
 
 def cmd_prune_tombstones(ctx: Context) -> int:
@@ -71,12 +72,44 @@ def cmd_prune_tombstones(ctx: Context) -> int:
     return 0
 
 
+CONFIG_HELP = (f"config file (default: ${config.CONFIG_ENV}, else the first of {', '.join(config.DEFAULT_FILES)} "
+               "that exists; '' for none)")
+
+
+def _option_type(key: str) -> Any:
+    def parse(raw: str) -> Any:
+        try:
+            return config.convert(key, raw)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = key
+    return parse
+
+
+def add_config_options(parser: argparse.ArgumentParser, keys: Sequence[str]) -> None:
+    """Flags for the schema's options ``keys``, generated from it. No argparse defaults:
+    an option not given on the command line comes from the environment, the config
+    file or the schema (see :func:`server.config.load`)."""
+    for key in keys:
+        spec = config.SCHEMA[key]
+        default = f"default: {spec['value']}; " if spec["value"] != "" else ""
+        parser.add_argument(config.flag(key), dest=key, metavar=spec.get("metavar"), type=_option_type(key),
+                            default=argparse.SUPPRESS,
+                            help=f"{spec['help']} ({default}environment: ${spec['env']})".replace("%", "%%"))
+
+
+def flag_values(args: argparse.Namespace) -> dict[str, Any]:
+    """The schema's options given as flags (absent ones are not in ``args``)."""
+    given = vars(args)
+    return {key: given[key] for key in config.SCHEMA if key in given}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog=PROG, description="The CRM's follow-ups (meetings, to-dos, calls) and their CalDAV server.",
                     epilog="Every command has --help. Exit codes: 0 ok, 1 failure, 2 bad input.")
-    parser.add_argument("--database", metavar="URL",
-                        help="sqlite:///PATH, a file path, or postgresql://... "
-                             "(default: $FOLLOWUPS_DATABASE, else a SQLite file in ~/.local/share/followup-caldav)")
+    add_config_options(parser, [key for key, spec in config.SCHEMA.items() if spec.get("global")])
+    parser.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help=CONFIG_HELP)
     parser.add_argument("--json", action="store_true", help="print JSON for scripts (also accepted after a command)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=Parser)
 
@@ -106,9 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     cli_views.register(sub, Parser)
 
     p = sub.add_parser("serve", help="run the CalDAV server", description="Run the CalDAV server over the store.")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=5232, help="port (default 5232)")
-    p.add_argument("--config", metavar="PATH", help="configuration file")
+    add_config_options(p, list(config.SCHEMA))
+    p.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help=CONFIG_HELP)
     p.add_argument("--demo", action="store_true", help="load demo data first when the store is empty")
     p.set_defaults(handler=cmd_serve)
     return parser
@@ -123,9 +155,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from store import db
 
-    ctx = Context(args=args, url=args.database or db.default_url())
     handler: Any = args.handler
     try:
+        settings, config_file = config.resolve(getattr(args, "config", None), flag_values(args))
+        ctx = Context(args=args, url=settings.database or db.default_url(), settings=settings,
+                      config_file=config_file)
         return int(handler(ctx))
     except (InvalidFollowup, NotFound) as exc:
         return _fail(str(exc), EXIT_USAGE)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import logging
 import socketserver
 import sys
@@ -11,6 +11,7 @@ from typing import Any
 
 from server import config
 from server.dav.app import make_app
+from server.services.transaction import transaction
 from store import db
 
 log = logging.getLogger("followups.serve")
@@ -19,6 +20,10 @@ log = logging.getLogger("followups.serve")
 class _Server(socketserver.ThreadingMixIn, wsgiref.simple_server.WSGIServer):
     daemon_threads = True
     allow_reuse_address = True
+
+
+class ListenError(OSError):
+    """The server cannot listen on the configured address."""
 
 
 class _Handler(wsgiref.simple_server.WSGIRequestHandler):
@@ -33,20 +38,28 @@ def make_server(settings: config.Settings) -> wsgiref.simple_server.WSGIServer:
 
     open_store(settings.database or None)
     app = make_app(settings)
-    server = wsgiref.simple_server.make_server(settings.host, settings.port, app, _Server, _Handler)  # type: ignore[arg-type]
+    try:
+        server = wsgiref.simple_server.make_server(settings.host, settings.port, app, _Server, _Handler)  # type: ignore[arg-type]
+    except OSError as exc:
+        raise ListenError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}") from exc
     return server
 
 
-def serve(args: argparse.Namespace, database_url: str | None = None) -> int:
-    settings = config.load(getattr(args, "config", None) or config.default_config_path(), {
-        "database": database_url, "host": getattr(args, "host", None), "port": getattr(args, "port", None),
-    })
+def serve(settings: config.Settings, config_file: config.ConfigFile | None = None, demo: bool = False) -> int:
+    """Serve until interrupted. ``settings`` are already resolved (flags, environment,
+    config file, defaults); ``config_file`` is reported so the operator knows which was read."""
+    if config_file is not None:
+        print(f"followup-caldav: {config_file.describe()}", file=sys.stderr, flush=True)
     url = db.normalize_url(settings.database or db.default_url())
-    settings = config.Settings(**{**settings.__dict__, "database": url})
+    settings = dataclasses.replace(settings, database=url)
     demo_users: list[tuple[str, str]] = []
-    if getattr(args, "demo", False):
+    if demo:
         demo_users = _ensure_demo(url)
-    server = make_server(settings)
+    try:
+        server = make_server(settings)
+    except ListenError as exc:
+        print(f"followups: error: {exc}", file=sys.stderr)
+        return 1
     host, port = server.server_address[:2]
     base = f"http://{host.decode() if isinstance(host, bytes) else host}:{port}/"
     print(f"followup-caldav serving {url}", file=sys.stderr)
@@ -68,10 +81,9 @@ def _ensure_demo(url: str) -> list[tuple[str, str]]:
     """Load the demo data into an empty store; leave a used store alone."""
     from server.demo import DEMO_PASSWORD, load_demo
     from server.services.followups import open_store
-    from store.uow import UnitOfWork
 
     engine = open_store(url)
-    with UnitOfWork(engine, write=False) as uow:
+    with transaction(engine, write=False) as uow:
         users = [u.login for u in uow.users.list()]
     if users:
         print(f"the store already has users ({', '.join(users[:4])}...): demo data not loaded", file=sys.stderr)

@@ -1,17 +1,23 @@
 """WSGI entry point, e.g. ``gunicorn -w 4 'server.dav.wsgi:application'``.
 
-Configured by ``FOLLOWUPS_CONFIG`` (a config file) and the ``FOLLOWUPS_*``
-environment variables (see ``server.config.SCHEMA``).
+Configured as ``followups serve`` is, minus the flags: the ``FOLLOWUPS_*``
+environment variables, then the config file named by ``FOLLOWUPS_CONFIG`` or
+else the first default one found (see :mod:`server.config`), then the defaults.
 """
 
 from __future__ import annotations
 
+import logging
+
 from server import config
 from server.dav.app import Application, make_app
 
+log = logging.getLogger("followups.wsgi")
+
 
 def create() -> Application:
-    settings = config.load(config.default_config_path())
+    settings, config_file = config.resolve()
+    log.info("followup-caldav: %s", config_file.describe())
     from server.services.followups import open_store
 
     open_store(settings.database or None)

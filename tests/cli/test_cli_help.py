@@ -67,14 +67,3 @@ def test_help_of_the_console_script() -> None:
     for command_name in ("init", "demo", "diary", "activities", "call-made", "serve"):
         assert command_name in proc.stdout
     assert not Path("/nonexistent").exists()
-
-
-def test_serve_options() -> None:
-    result = run_python(
-        "from server.cli.main import build_parser\n"
-        "a = build_parser().parse_args(['serve'])\n"
-        "print(a.host, a.port, a.config, a.demo)\n"
-        "a = build_parser().parse_args(['serve', '--host', '0.0.0.0', '--port', '8080', '--config', 'x.ini',"
-        " '--demo'])\n"
-        "print(a.host, a.port, a.config, a.demo)\n")
-    assert result.out.splitlines() == ["127.0.0.1 5232 None False", "0.0.0.0 8080 x.ini True"], result.err
