@@ -28,6 +28,7 @@ from benchmarks import report as report
 from benchmarks import servers as servers
 from benchmarks.report import OURS, RADICALE, Results
 from server.services.projection import MEETINGS, TASKS
+from server.services.transaction import transaction
 
 COLLECTIONS = (MEETINGS, TASKS)
 
@@ -72,10 +73,9 @@ def load(b: Bench) -> None:
     """Our store via create_many (timed), then Radicale's folder from what it rendered."""
     from server.services import followups as services
     from store import db
-    from store.uow import UnitOfWork
 
     engine = services.open_store(b.database)
-    with UnitOfWork(engine, write=False) as uow:
+    with transaction(engine, write=False) as uow:
         if uow.followups.count() or uow.users.list():
             raise SystemExit(f"bench: {b.database} already holds data; give an empty database")
     directory = data.setup_directory(engine)

@@ -19,11 +19,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from icalendar import Calendar
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 import mapping
 from server.services import followups as services
 from server.services.projection import MEETINGS, TASKS
+from server.services.transaction import transaction
+from store.calendar import CalendarReader
 from store.domain import (
     Company,
     Followup,
@@ -44,8 +46,6 @@ from store.domain import (
     new_todo,
     record_call_made,
 )
-from store.orm import CollectionRow, ObjectRow
-from store.uow import UnitOfWork
 
 LOGIN = "bench"
 PASSWORD = "bench-password"
@@ -96,7 +96,7 @@ def setup_directory(engine: Engine) -> BenchDirectory:
     user = services.add_user(engine, User(LOGIN, "Bench User", "bench@example.com", tz="Europe/Oslo"), PASSWORD)
     rooms = [services.add_resource(engine, Resource(f"room-{n}", f"Room {n}", ResourceKind.ROOM,
                                                     f"room-{n}@example.com")) for n in range(1, 4)]
-    with UnitOfWork(engine, actor="bench") as uow:
+    with transaction(engine, actor="bench") as uow:
         companies = [uow.companies.add(Company(f"Customer {n}")) for n in range(1, 6)]
         persons = [uow.persons.add(Person(f"Contact {n}", companies[n % 5].id, f"contact{n}@customer.example"))
                    for n in range(1, 21)]
@@ -219,11 +219,8 @@ def generate(d: BenchDirectory, n: int, seed: int = SEED) -> list[Followup]:
 def stored_texts(engine: Engine, login: str = LOGIN) -> dict[str, dict[str, str]]:
     """What our store rendered, by collection and href: Radicale gets these very texts."""
     out: dict[str, dict[str, str]] = {MEETINGS: {}, TASKS: {}}
-    with UnitOfWork(engine, write=False) as uow:
-        rows = uow.session.execute(select(CollectionRow.name, ObjectRow.href, ObjectRow.text)
-                                   .join(ObjectRow, ObjectRow.collection_id == CollectionRow.id)
-                                   .where(CollectionRow.principal == login))
-        for name, href, text in rows:
+    with engine.connect() as conn:
+        for name, href, text in CalendarReader(conn).members_of(login):
             out.setdefault(name, {})[href] = text
     return out
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from radicale import auth, config
 
 from plugins.settings import database_url
-from server.services import calendars as caldav
+from server.services import auth as logins
 from server.services.followups import open_store
 
 
@@ -15,4 +15,4 @@ class Auth(auth.BaseAuth):
         self._engine = open_store(database_url(configuration))
 
     def _login(self, login: str, password: str) -> str:
-        return login if caldav.authenticate(self._engine, login, password) else ""
+        return login if logins.authenticate(self._engine, login, password) else ""

@@ -3,17 +3,18 @@
 Paths: ``/`` (root), ``/<login>/`` (a user's or resource's principal),
 ``/<user>/meetings/`` and ``/<user>/tasks/``, ``/<resource>/bookings/``.
 
-Locking goes through the database, so several server processes can share one
-PostgreSQL database: the write lock is one transaction for the whole request
-(SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: a transaction-scoped advisory lock
-on the principal, which serializes If-Match checks with the writes they
-guard). Read requests take no lock: each read is its own short transaction,
-and everything Radicale needs after the lock is released is loaded up front.
+An adapter: every decision is ``server.services.calendars``'. A write request
+is one :class:`~server.services.calendars.WriteRequest` (one transaction,
+locked on the principal in the database, so several processes and hosts can
+share one PostgreSQL database), opened by ``acquire_lock("w")``; a refused
+write is recorded for ``server.dav`` (the precise answer) and raised as
+Radicale understands it (``server.dav.errors.for_radicale``). Read requests
+take no lock: each read is its own short transaction, and everything Radicale
+needs after the lock is released is loaded up front.
 """
 
 from __future__ import annotations
 
-import errno
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -25,24 +26,21 @@ from radicale import item as radicale_item
 from radicale.item import filter as radicale_filter
 from radicale.log import logger
 
-import mapping
 from plugins.settings import database_url
-from server.dav import context as requestlog
-from server.services import calendars as caldav
-from server.services.calendars import CollectionView, ObjectView, PrincipalView
+from server.dav import context, errors
+from server.services import calendars
+from server.services.calendars import CollectionView, ObjectView, PrincipalView, WriteRequest
+from server.services.errors import Forbidden
 from server.services.followups import open_store
-from store.domain import Source
-from store.errors import Conflict, NotFound, UidConflict
-from store.uow import UnitOfWork
 
 T = TypeVar("T")
 _local = threading.local()
 ROOT_LAST_MODIFIED = "Thu, 01 Jan 2026 00:00:00 GMT"
 
 
-def _refused(message: str) -> ValueError:
-    """A ValueError Radicale answers with 403 (it maps EPERM to Forbidden)."""
-    return ValueError(f"[Errno {errno.EPERM}] {message}")
+def _refused(message: str) -> BaseException:
+    """A refusal as Radicale answers it (403)."""
+    return errors.for_radicale(Forbidden(message))
 
 
 class Collection(storage.BaseCollection):
@@ -82,7 +80,7 @@ class Collection(storage.BaseCollection):
     def set_meta(self, props: Mapping[str, str]) -> None:
         if self._view is None:
             raise _refused(f"/{self._path}/ has no properties to change")
-        self._storage.write(lambda uow, user: caldav.set_props(
+        self._storage.write(lambda uow, user: calendars.set_props(
             uow, self._view.principal, self._view.name, user, dict(props)))  # type: ignore[union-attr]
 
     # -- members ------------------------------------------------------------------
@@ -95,7 +93,7 @@ class Collection(storage.BaseCollection):
         if self._view is None:
             return []
         if self._items is None:
-            self._items = {o.href: self._item(o) for o in caldav.objects(self._storage.engine, self._view.id)}
+            self._items = {o.href: self._item(o) for o in calendars.objects(self._storage.engine, self._view.id)}
         return list(self._items.values())
 
     def get_multi(self, hrefs: Iterable[str]) -> Iterable[tuple[str, radicale_item.Item | None]]:
@@ -104,7 +102,7 @@ class Collection(storage.BaseCollection):
             return [(h, None) for h in hrefs]
         if self._items is not None:
             return [(h, self._items.get(h)) for h in hrefs]
-        found = {o.href: self._item(o) for o in caldav.objects(self._storage.engine, self._view.id, hrefs)}
+        found = {o.href: self._item(o) for o in calendars.objects(self._storage.engine, self._view.id, hrefs)}
         return [(h, found.get(h)) for h in hrefs]
 
     def get_filtered(self, filters: Iterable[ET.Element]) -> Iterable[tuple[radicale_item.Item, bool]]:
@@ -113,16 +111,16 @@ class Collection(storage.BaseCollection):
         if self._view is None:
             return
         tag, start, end, simple = radicale_filter.simplify_prefilters(filters, "VCALENDAR")
-        for o, matched in caldav.query(self._storage.engine, self._view.id, tag, start, end, simple):
+        for o, matched in calendars.query(self._storage.engine, self._view.id, tag, start, end, simple):
             yield self._item(o), matched
 
     def has_uid(self, uid: str) -> bool:
-        return self._view is not None and caldav.has_uid(self._storage.engine, self._view.id, uid)
+        return self._view is not None and calendars.has_uid(self._storage.engine, self._view.id, uid)
 
     def sync(self, old_token: str = "") -> tuple[str, Iterable[str]]:
         if self._view is None:
             raise ValueError("only calendars have a sync token")
-        return caldav.sync(self._storage.engine, self._view.id, old_token)
+        return calendars.sync(self._storage.engine, self._view.id, old_token)
 
     # -- writes -------------------------------------------------------------------
     def upload(self, href: str, item: radicale_item.Item) -> tuple[radicale_item.Item, radicale_item.Item | None]:
@@ -130,21 +128,17 @@ class Collection(storage.BaseCollection):
             raise _refused(f"/{self._path}/ is not a calendar")
         view = self._view
         old = self._items.get(href) if self._items is not None else None
-        state = requestlog.state()
-        if state.body is not None:  # read and parsed by server.dav.app already
-            sent_text, parsed = state.body.decode("utf-8", "replace"), state.calendar
-        else:  # plain Radicale: its own parse, serialized again
-            sent_text, parsed = item.serialize(), None
+        sent_text = item.serialize()
         stored, _replaced = self._storage.write(
-            lambda uow, user: caldav.put(uow, view.principal, view.name, href, sent_text, user, parsed))
-        requestlog.state().rewritten = not caldav.same_text(stored.text, sent_text)
+            lambda uow, user: calendars.put(uow, view.principal, view.name, href, sent_text, user))
+        context.outcome().rewritten = not calendars.same_text(stored.text, sent_text)
         return self._item(stored), old
 
     def delete(self, href: str | None = None) -> None:
         if href is None or self._view is None:
             raise _refused("calendars are created and removed by the CRM, not by clients")
         view = self._view
-        self._storage.write(lambda uow, user: caldav.delete(uow, view.principal, view.name, href, user))
+        self._storage.write(lambda uow, user: calendars.delete(uow, view.principal, view.name, href, user))
 
 
 class Storage(storage.BaseStorage):
@@ -160,31 +154,26 @@ class Storage(storage.BaseStorage):
         if mode != "w":
             yield
             return
-        with UnitOfWork(self.engine, actor=user or "anonymous", source=Source.CLIENT, write=True) as uow:
-            caldav.lock_principal(uow, pathutils.strip_path(str(kwargs.get("path") or user or "/")).split("/")[0])
-            _local.uow, _local.user, _local.failed = uow, user, False
+        principal = pathutils.strip_path(str(kwargs.get("path") or user or "/")).split("/")[0]
+        with WriteRequest(self.engine, user, principal) as request:
+            _local.request = request
             try:
                 yield
-                if not _local.failed:
-                    uow.commit()
             finally:
-                _local.uow = _local.user = None
+                _local.request = None
 
-    def write(self, operation: Callable[[UnitOfWork, str], T]) -> T:
-        """Run a write in the request's transaction; on any error roll the whole
-        request back (Radicale turns some errors into answers without
-        re-raising them, and a failed request must change nothing)."""
-        uow: UnitOfWork | None = getattr(_local, "uow", None)
-        if uow is None:
+    def write(self, operation: Callable[[Any, str], T]) -> T:
+        """Run a write in the request's transaction (a failure rolls the whole
+        request back), recording a refusal for ``server.dav``."""
+        request: WriteRequest | None = getattr(_local, "request", None)
+        if request is None:
             raise RuntimeError("a write outside acquire_lock('w')")
         try:
-            return operation(uow, _local.user)
-        except BaseException as exc:
-            _local.failed = True
-            uow.session.rollback()
+            return request.run(operation)
+        except errors.ANSWERED as exc:
             logger.info("write refused: %s", exc)
-            requestlog.state().error = (_precondition(exc), str(exc))
-            raise _translate(exc) from exc
+            context.outcome().error = exc
+            raise errors.for_radicale(exc) from exc
 
     # -- discovery ---------------------------------------------------------------------
     def discover(self, path: str, depth: str = "0",
@@ -196,7 +185,7 @@ class Storage(storage.BaseStorage):
             yield Collection(self, "")
             return
         if len(parts) == 1:
-            principal = caldav.principal(self.engine, parts[0])
+            principal = calendars.principal(self.engine, parts[0])
             if principal is None:
                 return
             # Radicale checks that the principal exists on every request by
@@ -204,10 +193,10 @@ class Storage(storage.BaseStorage):
             # the caller goes on.
             yield Collection(self, sane, principal=principal)
             if depth != "0":
-                for child in caldav.collections(self.engine, parts[0]):
+                for child in calendars.collections(self.engine, parts[0]):
                     yield Collection(self, f"{sane}/{child.name}", principal=principal, view=child)
             return
-        view = caldav.collection(self.engine, parts[0], parts[1], with_items=len(parts) == 2 and depth != "0")
+        view = calendars.collection(self.engine, parts[0], parts[1], with_items=len(parts) == 2 and depth != "0")
         if view is None:
             return
         coll = Collection(self, f"{parts[0]}/{parts[1]}", view=view)
@@ -229,26 +218,8 @@ class Storage(storage.BaseStorage):
         dst = to_collection.path.split("/")
         if len(src) != 2 or len(dst) != 2:
             raise _refused("only calendar objects move")
-        self.write(lambda uow, user: caldav.move(uow, (src[0], src[1], item.href),  # type: ignore[arg-type]
+        self.write(lambda uow, user: calendars.move(uow, (src[0], src[1], item.href),  # type: ignore[arg-type]
                                                  (dst[0], dst[1], to_href), user))
 
     def verify(self) -> bool:
         return True
-
-
-def _precondition(exc: BaseException) -> str:
-    if isinstance(exc, mapping.UnsupportedComponent):
-        return "supported-calendar-component"
-    if isinstance(exc, UidConflict):
-        return "no-uid-conflict"
-    return "text"
-
-
-def _translate(exc: BaseException) -> BaseException:
-    """Our errors as Radicale understands them: ValueError -> 400, a ValueError
-    naming EPERM -> 403, anything else -> 500."""
-    if isinstance(exc, (caldav.Forbidden, mapping.UnsupportedComponent)):
-        return _refused(str(exc))
-    if isinstance(exc, (ValueError, NotFound, Conflict)):
-        return ValueError(str(exc))
-    return exc

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from server.services import followups as services
+from server.services.transaction import transaction
 from store.domain import (
     Company,
     FieldDef,
@@ -48,7 +49,6 @@ from store.domain import (
     zone,
 )
 from store.errors import Conflict
-from store.uow import UnitOfWork
 
 PASSWORD = "demo"
 DEMO_PASSWORD = PASSWORD
@@ -118,7 +118,7 @@ class _Directory:
 def load_demo(engine: Engine, today: date | None = None,
               progress: Callable[[int, int], None] | None = None) -> DemoInfo:
     """Fill an empty store with the demo team; refuses a store that holds data."""
-    with UnitOfWork(engine, write=False) as uow:
+    with transaction(engine, write=False) as uow:
         held = {"users": len(uow.users.list()), "resources": len(uow.resources.list()),
                 "companies": len(uow.companies.list()), "follow-ups": uow.followups.count()}
     if any(held.values()):
@@ -158,7 +158,7 @@ def _directory(engine: Engine, rng: random.Random, tick: Callable[[int], None]) 
                                                         email=f"{login}@example.com"), actor="demo")
                  for login, name, kind in RESOURCES]
     tick(len(USERS) + 1)
-    with UnitOfWork(engine, actor="demo") as uow:
+    with transaction(engine, actor="demo") as uow:
         companies = [uow.companies.add(Company(name)) for name in COMPANIES]
         persons: list[Person] = []
         sales: list[Sale] = []

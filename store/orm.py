@@ -188,7 +188,7 @@ class ChangeRow(Base):
     source: Mapped[str] = mapped_column(String(16))
 
 
-# -- the calendar projection (written by server.services.projection) ------------------
+# -- the calendar projection (stored by store.calendar) ------------------------------
 
 
 class CollectionRow(Base):

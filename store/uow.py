@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict
-from datetime import datetime
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from store import convert, moments
+from store.calendar import Calendars
 from store.domain import (
     Company,
     FieldDef,
@@ -51,6 +52,18 @@ from store.orm import (
 )
 
 D = TypeVar("D")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One entry of a follow-up's change log."""
+
+    at: datetime
+    action: str
+    actor: str
+    source: str
+    uid: str
+
 R = TypeVar("R")
 
 
@@ -59,10 +72,15 @@ class _Records(Generic[D, R]):
 
     row_class: type[Any]
     label: str
+    kind: str
+    """The record's name in :attr:`UnitOfWork.changed`."""
+    unseen: frozenset[str] = frozenset()
+    """Columns no calendar object shows: changing only these is no change to report."""
     to_domain: Callable[[Any], Any]
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+        self.session = uow.session
 
     def _keep(self, row: Any) -> Any:
         """Hold ``row`` for the life of the unit of work. The session's identity
@@ -109,6 +127,7 @@ class _Records(Generic[D, R]):
         except IntegrityError as exc:
             raise Conflict(f"that {self.label} already exists ({_reason(exc)})") from exc
         obj.id = row.id  # type: ignore[attr-defined]
+        self.uow.touch(self.kind, row.id)
         return obj
 
     def update(self, obj: D) -> D:
@@ -118,12 +137,17 @@ class _Records(Generic[D, R]):
         row = self.session.get(self.row_class, obj.id)  # type: ignore[attr-defined]
         if row is None:
             raise NotFound(f"no {self.label} with id {obj.id}")  # type: ignore[attr-defined]
+        shown = False
         for key, value in self._columns({k: v for k, v in asdict(obj).items() if k != "id"}).items():  # type: ignore[call-overload]
-            setattr(row, key, value)
+            if getattr(row, key) != value:
+                shown = shown or key not in self.unseen
+                setattr(row, key, value)
         try:
             self.session.flush()
         except IntegrityError as exc:
             raise Conflict(f"that {self.label} clashes with another ({_reason(exc)})") from exc
+        if shown:
+            self.uow.touch(self.kind, obj.id)  # type: ignore[attr-defined]
         return obj
 
     def _columns(self, values: dict[str, Any]) -> dict[str, Any]:
@@ -135,7 +159,8 @@ def _reason(exc: IntegrityError) -> str:
 
 
 class Users(_Records[User, UserRow]):
-    row_class, label, to_domain = UserRow, "user", staticmethod(convert.user)
+    row_class, label, kind, to_domain = UserRow, "user", "user", staticmethod(convert.user)
+    unseen = frozenset({"password_hash"})
 
     def update(self, obj: User) -> User:
         """A new zone re-indexes the user's floating and all-day follow-ups,
@@ -164,7 +189,7 @@ class Users(_Records[User, UserRow]):
 
 
 class Resources(_Records[Resource, ResourceRow]):
-    row_class, label, to_domain = ResourceRow, "resource", staticmethod(convert.resource)
+    row_class, label, kind, to_domain = ResourceRow, "resource", "resource", staticmethod(convert.resource)
 
     def by_login(self, login: str) -> Resource:
         row = self.session.scalar(select(ResourceRow).where(ResourceRow.login == login))
@@ -179,15 +204,15 @@ class Resources(_Records[Resource, ResourceRow]):
 
 
 class Companies(_Records[Company, CompanyRow]):
-    row_class, label, to_domain = CompanyRow, "company", staticmethod(convert.company)
+    row_class, label, kind, to_domain = CompanyRow, "company", "company", staticmethod(convert.company)
 
 
 class Persons(_Records[Person, PersonRow]):
-    row_class, label, to_domain = PersonRow, "person", staticmethod(convert.person)
+    row_class, label, kind, to_domain = PersonRow, "person", "person", staticmethod(convert.person)
 
     def add(self, obj: Person) -> Person:
         if obj.company_id is not None:
-            Companies(self.session).get(obj.company_id)
+            self.uow.companies.get(obj.company_id)
         return super().add(obj)
 
     def by_email(self, email: str) -> Person | None:
@@ -197,20 +222,20 @@ class Persons(_Records[Person, PersonRow]):
 
 
 class Sales(_Records[Sale, SaleRow]):
-    row_class, label, to_domain = SaleRow, "sale", staticmethod(convert.sale)
+    row_class, label, kind, to_domain = SaleRow, "sale", "sale", staticmethod(convert.sale)
 
     def add(self, obj: Sale) -> Sale:
         if obj.company_id is not None:
-            Companies(self.session).get(obj.company_id)
+            self.uow.companies.get(obj.company_id)
         return super().add(obj)
 
 
 class Projects(_Records[Project, ProjectRow]):
-    row_class, label, to_domain = ProjectRow, "project", staticmethod(convert.project)
+    row_class, label, kind, to_domain = ProjectRow, "project", "project", staticmethod(convert.project)
 
 
 class Types(_Records[FollowupType, TypeRow]):
-    row_class, label, to_domain = TypeRow, "follow-up type", staticmethod(convert.ftype)
+    row_class, label, kind, to_domain = TypeRow, "follow-up type", "type", staticmethod(convert.ftype)
 
     def default(self, kind: Kind) -> FollowupType:
         row = self._keep(self.session.scalar(select(TypeRow).where(TypeRow.kind == kind.value)
@@ -221,7 +246,7 @@ class Types(_Records[FollowupType, TypeRow]):
 
 
 class Fields(_Records[FieldDef, FieldRow]):
-    row_class, label, to_domain = FieldRow, "custom field", staticmethod(convert.field_def)
+    row_class, label, kind, to_domain = FieldRow, "custom field", "field", staticmethod(convert.field_def)
 
     def _columns(self, values: dict[str, Any]) -> dict[str, Any]:
         values = super()._columns(values)
@@ -298,6 +323,7 @@ class Followups:
         self.session.flush()
         f.id = row.id
         self.uow.log(f, "create")
+        self.uow.touch("followup", row.id)
         return f
 
     def add_many(self, followups: list[Followup]) -> list[Followup]:
@@ -333,6 +359,8 @@ class Followups:
                              (ChangeRow, changes)):
             if batch:
                 self.session.execute(insert(table).execution_options(render_nulls=True), batch)
+        for f in followups:
+            self.uow.touch("followup", f.id)  # type: ignore[arg-type]
         return followups
 
     def _insert_returning_ids(self, followups: list[Followup], rows: list[dict[str, Any]]) -> list[int]:
@@ -399,15 +427,47 @@ class Followups:
         convert.followup_to_row(f, row, self._owner_tz(f))
         self.session.flush()
         self.uow.log(f, "update")
+        self.uow.touch("followup", f.id)
         return f
 
     def delete(self, id: int) -> Followup:
+        """Delete the follow-up and every calendar copy of it (each removal
+        leaves a tombstone, so clients syncing by token see it go)."""
         row = self._row(id)
         f = convert.followup(row)
+        self.uow.calendars.remove_followup(id)
         self.session.delete(row)
         self.session.flush()
         self.uow.log(f, "delete")
+        self.uow.changed.get("followup", set()).discard(id)
         return f
+
+    def showing(self, kind: str, ids: Iterable[int]) -> set[int]:
+        """Ids of the follow-ups whose calendar objects show one of the
+        directory records ``ids`` of ``kind`` (as :attr:`UnitOfWork.changed`
+        names them): what must be rendered again when those records change."""
+        ids = list(ids)
+        if not ids:
+            return set()
+        f = FollowupRow
+        by_kind: dict[str, list[Any]] = {
+            "user": [select(f.id).where(f.owner_id.in_(ids)),
+                     select(ParticipantRow.followup_id).where(ParticipantRow.user_id.in_(ids))],
+            "resource": [select(BookingRow.followup_id).where(BookingRow.resource_id.in_(ids))],
+            "company": [select(f.id).where(f.company_id.in_(ids)),
+                        select(f.id).join(PersonRow, PersonRow.id == f.person_id).where(PersonRow.company_id.in_(ids)),
+                        select(f.id).join(SaleRow, SaleRow.id == f.sale_id).where(SaleRow.company_id.in_(ids))],
+            "person": [select(f.id).where(f.person_id.in_(ids)),
+                       select(ParticipantRow.followup_id).where(ParticipantRow.person_id.in_(ids))],
+            "sale": [select(f.id).where(f.sale_id.in_(ids))],
+            "project": [select(f.id).where(f.project_id.in_(ids))],
+            "type": [select(f.id).where(f.type_id.in_(ids))],
+            "field": [select(ValueRow.followup_id).where(ValueRow.field_id.in_(ids))],
+        }
+        found: set[int] = set()
+        for stmt in by_kind[kind]:
+            found.update(self.session.scalars(stmt))
+        return found
 
     # -- the CRM's views ------------------------------------------------------
     def diary(self, user_id: int, start: datetime, end: datetime) -> list[Followup]:
@@ -462,27 +522,37 @@ class UnitOfWork:
     ... ``uow.commit()``. Leaving the block without committing rolls back.
     ``write=True`` takes SQLite's write lock at the start (``BEGIN IMMEDIATE``),
     so concurrent writers queue instead of failing halfway.
+
+    The unit of work records which records it added or changed
+    (:attr:`changed`: ``{"followup": {ids}, "user": {ids}, ...}``), and
+    :meth:`commit` first hands them to ``before_commit`` until none are
+    left, so a read model kept by a layer above (the calendar projection)
+    follows every change in the same transaction, whoever made it.
     """
 
     def __init__(self, engine: Engine, actor: str = "system", source: Source = Source.CRM,
-                 write: bool = True) -> None:
+                 write: bool = True, before_commit: Callable[[UnitOfWork], None] | None = None) -> None:
         self.engine = engine
         self.actor = actor
         self.source = source
         self.write = write
+        self.before_commit = before_commit
+        self.changed: dict[str, set[int]] = {}
 
     def __enter__(self) -> UnitOfWork:
         bind = self.engine.execution_options(followups_write=self.write)
         self.session = Session(bind=bind, expire_on_commit=False, autoflush=False)
-        self.users = Users(self.session)
-        self.resources = Resources(self.session)
-        self.companies = Companies(self.session)
-        self.persons = Persons(self.session)
-        self.sales = Sales(self.session)
-        self.projects = Projects(self.session)
-        self.types = Types(self.session)
-        self.fields = Fields(self.session)
+        self.users = Users(self)
+        self.resources = Resources(self)
+        self.companies = Companies(self)
+        self.persons = Persons(self)
+        self.sales = Sales(self)
+        self.projects = Projects(self)
+        self.types = Types(self)
+        self.fields = Fields(self)
         self.followups = Followups(self)
+        self.calendars = Calendars(self.session, self.engine)
+        self.changed = {}
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -492,6 +562,15 @@ class UnitOfWork:
         finally:
             self.session.close()
 
+    def touch(self, kind: str, id: int) -> None:
+        """Record that the ``kind`` record ``id`` was added or changed."""
+        self.changed.setdefault(kind, set()).add(id)
+
+    def take_changes(self) -> dict[str, set[int]]:
+        """What changed since the last call, forgotten here."""
+        changed, self.changed = {k: v for k, v in self.changed.items() if v}, {}
+        return changed
+
     def log(self, f: Followup, action: str) -> None:
         self.session.add(ChangeRow(followup_id=f.id, uid=f.uid, action=action,
                                    at=convert.naive_utc(utcnow()), actor=self.actor, source=self.source.value))
@@ -500,7 +579,21 @@ class UnitOfWork:
         stmt = select(ChangeRow).where(ChangeRow.id > since).order_by(ChangeRow.id).limit(limit)
         return list(self.session.scalars(stmt))
 
+    def history(self, followup_id: int, limit: int = 1000) -> list[Change]:
+        """The change log of one follow-up, oldest first."""
+        stmt = (select(ChangeRow).where(ChangeRow.followup_id == followup_id)
+                .order_by(ChangeRow.id).limit(limit))
+        return [Change(r.at.replace(tzinfo=UTC), r.action, r.actor, r.source, r.uid)
+                for r in self.session.scalars(stmt)]
+
     def commit(self) -> None:
+        if self.before_commit is not None:
+            for _ in range(10):
+                if not any(self.changed.values()):
+                    break
+                self.before_commit(self)
+            else:
+                raise RuntimeError("before_commit kept changing records")
         try:
             self.session.flush()
             self.session.commit()

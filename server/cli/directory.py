@@ -21,6 +21,7 @@ from server.cli.common import (
 )
 from server.services import followups as services
 from server.services import views
+from server.services.transaction import transaction
 from store.domain import (
     Company,
     FieldDef,
@@ -42,7 +43,7 @@ Handler = Callable[[Context], int]
 
 def _exists(ctx: Context, look_up: Callable[[UnitOfWork], Any]) -> bool:
     """Whether ``look_up`` finds its record (a by-login look-up, not a scan)."""
-    with UnitOfWork(ctx.engine(), write=False) as uow:
+    with transaction(ctx.engine(), write=False) as uow:
         try:
             look_up(uow)
         except LookupError:
@@ -74,7 +75,7 @@ def user_add(ctx: Context) -> int:
 
 
 def user_list(ctx: Context) -> int:
-    with UnitOfWork(ctx.engine(), write=False) as uow:
+    with transaction(ctx.engine(), write=False) as uow:
         users = uow.users.list()
     if ctx.json:
         emit_json([views.user_dict(u) for u in users])
@@ -123,7 +124,7 @@ def read_password(login: str) -> str:
 
 def user_passwd(ctx: Context) -> int:
     engine = ctx.engine()
-    with UnitOfWork(engine, write=False) as uow:
+    with transaction(engine, write=False) as uow:
         uow.users.by_login(ctx.args.login)
     services.set_password(engine, ctx.args.login, read_password(ctx.args.login))
     print(f"password set for {ctx.args.login}", file=sys.stderr)
@@ -143,7 +144,7 @@ def resource_add(ctx: Context) -> int:
 
 
 def resource_list(ctx: Context) -> int:
-    with UnitOfWork(ctx.engine(), write=False) as uow:
+    with transaction(ctx.engine(), write=False) as uow:
         resources = uow.resources.list()
     if ctx.json:
         emit_json([views.resource_dict(r) for r in resources])
@@ -159,7 +160,7 @@ def resource_list(ctx: Context) -> int:
 def _add_record(ctx: Context, repo: str, record: Any, as_dict: Callable[[Any], dict[str, Any]]) -> int:
     """Directory records that no calendar object shows on their own: written
     directly in one unit of work (there is nothing to project yet)."""
-    with UnitOfWork(ctx.engine()) as uow:
+    with transaction(ctx.engine()) as uow:
         getattr(uow, repo).add(record)
         uow.commit()
     return _report_new(ctx, record, as_dict)
@@ -168,7 +169,7 @@ def _add_record(ctx: Context, repo: str, record: Any, as_dict: Callable[[Any], d
 def _check_company(ctx: Context, company: int | None) -> None:
     if company is None:
         return
-    with UnitOfWork(ctx.engine(), write=False) as uow:
+    with transaction(ctx.engine(), write=False) as uow:
         lookup(lambda t: uow.companies.get(int(t)), str(company), "company", "company")
 
 
@@ -201,7 +202,7 @@ def _name(text: str) -> str:
 def _lister(repo: str, as_dict: Callable[[Any], dict[str, Any]], headers: list[str],
             row: Callable[[Any], tuple[Any, ...]]) -> Handler:
     def handler(ctx: Context) -> int:
-        with UnitOfWork(ctx.engine(), write=False) as uow:
+        with transaction(ctx.engine(), write=False) as uow:
             records = getattr(uow, repo).list()
             company = getattr(ctx.args, "company", None)
             if company is not None:
@@ -239,7 +240,7 @@ def field_add(ctx: Context) -> int:
     if values and a.type != FieldType.LIST.value:
         raise UsageError("--value is only for list fields (--type list)")
     definition = FieldDef(name=_name(a.name), type=FieldType(a.type), choices=values)
-    with UnitOfWork(ctx.engine(), write=False) as uow:
+    with transaction(ctx.engine(), write=False) as uow:
         if any(d.name.casefold() == definition.name.casefold() for d in uow.fields.list()):
             raise UsageError(f"a custom field called {definition.name!r} exists already (see `followups field list`)")
     return _add_record(ctx, "fields", definition, views.field_dict)

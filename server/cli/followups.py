@@ -28,6 +28,7 @@ from server.cli.common import (
 )
 from server.cli.views import show_followup
 from server.services import followups as services
+from server.services.transaction import transaction
 from store.domain import (
     Followup,
     Kind,
@@ -299,7 +300,7 @@ def _shift_recurrence(f: Followup, start: Moment, a: argparse.Namespace) -> None
 
 def cmd_add(ctx: Context) -> int:
     engine = ctx.engine()
-    with UnitOfWork(engine, write=False) as uow:
+    with transaction(engine, write=False) as uow:
         f = build(uow, Kind(ctx.args.kind), ctx.args)
     services.create(engine, f)
     assert f.id is not None
@@ -337,7 +338,7 @@ def cmd_call_made(ctx: Context) -> int:
     engine = ctx.engine()
     at = None
     if ctx.args.at:
-        with UnitOfWork(engine, write=False) as uow:
+        with transaction(engine, write=False) as uow:
             owner = uow.users.get(uow.followups.get(ctx.args.id).owner_id)
         at = parse_datetime(ctx.args.at, zone(owner.tz), "--at")
     f = services.call_made(engine, ctx.args.id, at, ctx.args.duration)

@@ -22,8 +22,9 @@ from server.cli.common import (
     short,
     table,
 )
-from server.services import views
+from server.services import followups, views
 from server.services.directory import DbDirectory
+from server.services.transaction import transaction
 from store.domain import Moment, is_date, zone
 from store.moments import FLOATING_SLACK
 from store.uow import UnitOfWork
@@ -76,7 +77,7 @@ def _overlaps(s: Moment, e: Moment | None, start: datetime, end: datetime, tz: Z
 
 
 def cmd_diary(ctx: Context) -> int:
-    with UnitOfWork(ctx.engine(), write=False) as uow:
+    with transaction(ctx.engine(), write=False) as uow:
         tz, entries = diary_entries(uow, ctx.args.user, ctx.args)
         d = DbDirectory(uow)
         rows = [views.instance_dict(i, d, tz) for i in entries]
@@ -108,7 +109,7 @@ def _flags(row: dict[str, Any]) -> str:
 
 
 def cmd_todo(ctx: Context) -> int:
-    with UnitOfWork(ctx.engine(), write=False) as uow:
+    with transaction(ctx.engine(), write=False) as uow:
         user = uow.users.by_login(ctx.args.user)
         items = uow.followups.todo(user.id or 0)
         d = DbDirectory(uow)
@@ -136,7 +137,7 @@ def _overdue(deadline: Moment | None, now: datetime) -> bool:
 
 def cmd_activities(ctx: Context) -> int:
     a = ctx.args
-    with UnitOfWork(ctx.engine(), write=False) as uow:
+    with transaction(ctx.engine(), write=False) as uow:
         repos: dict[str, Any] = {"company": uow.companies, "person": uow.persons, "sale": uow.sales,
                                  "project": uow.projects}
         for name, repo in repos.items():
@@ -156,8 +157,23 @@ def cmd_activities(ctx: Context) -> int:
     return 0
 
 
+def cmd_history(ctx: Context) -> int:
+    """The change log of one follow-up: who created and changed it, when, from where."""
+    f, changes = followups.history(ctx.engine(), ctx.args.id)
+    rows = [{"at": c.at.isoformat(), "action": c.action, "actor": c.actor, "source": c.source} for c in changes]
+    if ctx.json:
+        emit_json({"id": ctx.args.id, "uid": changes[-1].uid if changes else (f.uid if f else None),
+                   "title": f.title if f else None, "deleted": f is None, "changes": rows})
+        return 0
+    title = f"{f.title!r}" if f is not None else "(deleted)"
+    print(f"follow-up {ctx.args.id} {title}")
+    table([(c.at.strftime("%Y-%m-%d %H:%M:%S"), c.action, c.actor, c.source) for c in changes],
+          ["WHEN (UTC)", "ACTION", "BY", "FROM"])
+    return 0
+
+
 def show_followup(ctx: Context, id: int) -> None:
-    with UnitOfWork(ctx.engine(), write=False) as uow:
+    with transaction(ctx.engine(), write=False) as uow:
         f = uow.followups.get(id)
         data = views.followup_dict(f, DbDirectory(uow))
     if ctx.json:
@@ -226,3 +242,12 @@ def register(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
         which.add_argument(f"--{name}", type=record_id, metavar="ID", help=f"the {name}'s id")
     add_json(p)
     p.set_defaults(handler=cmd_activities)
+
+    p = sub.add_parser("history", help="who created and changed a follow-up, and when",
+                       description="The change log of one follow-up, oldest first: every create, update and "
+                                   "delete, with the time (UTC), who made it (a CRM user, a client's login, or "
+                                   "'system') and from where (crm or client). Works after the follow-up was "
+                                   "deleted.")
+    p.add_argument("id", type=record_id, help="the follow-up's id")
+    add_json(p)
+    p.set_defaults(handler=cmd_history)

@@ -15,8 +15,9 @@ The storage plugin enforces the same rules (so ``python -m radicale`` with our
 plugins is safe too, with Radicale's generic error bodies).
 
 It also drops the ETag from a PUT response when the stored object is not
-octet-equal to the body (RFC 4791 5.3.4): the server always renders the
-object itself, so the client must fetch it to see what was stored.
+octet-equal to the body (RFC 4791 5.3.4), and gives a write that the storage
+plugin refused the answer ``server.dav.errors`` gives it (Radicale's own
+bodies are generic).
 """
 
 from __future__ import annotations
@@ -28,10 +29,10 @@ from typing import Any
 from sqlalchemy import Engine
 
 import mapping
-from server.config import Settings, radicale_configuration
-from server.dav import context as requestlog
-from server.dav import put
-from server.dav.errors import Response, no_uid_conflict, precondition, text
+from server.config import Settings
+from server.dav import context, errors, put
+from server.dav.radicale_config import radicale_configuration
+from server.services.errors import BodyTooLarge, Forbidden
 from server.services.projection import BOOKINGS, COMPONENTS
 from store import db
 
@@ -47,23 +48,20 @@ class Application:
         self.engine = engine
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        requestlog.reset()
+        context.reset()
         if environ.get("REQUEST_METHOD", "GET").upper() == "PUT":
-            answer = self._precheck_put(environ)
-            if answer is None and requestlog.state().calendar is not None:
-                parts = [p for p in environ.get("PATH_INFO", "").split("/") if p]
-                answer = put.handle(self.engine, environ, parts, requestlog.state().body or b"",
-                                    requestlog.state().calendar)
+            answer = self._put(environ)
             if answer is not None:
                 return self._respond(start_response, *answer)
         replaced: list[bytes] = []
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            state = requestlog.state()
-            if state.rewritten and status[:3] in {"200", "201", "204"}:
+            outcome = context.outcome()
+            if outcome.rewritten and status[:3] in {"200", "201", "204"}:
                 headers = [(k, v) for k, v in headers if k.lower() != "etag"]
-            elif state.error is not None and status[:3] in {"400", "403", "409"}:
-                status, headers, body = _error(status, state.error)
+            elif outcome.error is not None and status[:1] == "4":
+                status, headers, body = errors.response(outcome.error)
+                headers = headers + [("Content-Length", str(len(body)))]
                 replaced.append(body)
             return start_response(status, headers, exc_info)
 
@@ -79,44 +77,28 @@ class Application:
         start_response(status, headers + [("Content-Length", str(len(body)))])
         return [body]
 
-    def _precheck_put(self, environ: dict[str, Any]) -> Response | None:
-        path = environ.get("PATH_INFO", "")
-        parts = [p for p in path.split("/") if p]
+    def _put(self, environ: dict[str, Any]) -> errors.Response | None:
+        """A PUT into a calendar: checked and parsed here, and written by
+        ``server.dav.put`` when it is a user's own; None lets Radicale answer."""
+        parts = [p for p in environ.get("PATH_INFO", "").split("/") if p]
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
-            return text("400 Bad Request", "Content-Length is not a number")
-        if length > self.max_body:
-            return text("413 Request Entity Too Large",
-                         f"the body has {length} bytes; this server takes at most {self.max_body}")
-        if len(parts) != 3 or parts[1] not in COMPONENTS:
-            return None
-        raw = environ["wsgi.input"].read(length) if length else b""
-        environ["wsgi.input"] = io.BytesIO(raw)
-        if parts[1] == BOOKINGS:
-            return text("403 Forbidden", "bookings calendars are read-only: book a resource by inviting it")
+            return errors.text("400 Bad Request", "Content-Length is not a number")
         try:
+            if length > self.max_body:
+                raise BodyTooLarge(length, self.max_body)
+            if len(parts) != 3 or parts[1] not in COMPONENTS:
+                return None
+            raw = environ["wsgi.input"].read(length) if length else b""
+            environ["wsgi.input"] = io.BytesIO(raw)
+            if parts[1] == BOOKINGS:
+                raise Forbidden("bookings calendars are read-only: book a resource by inviting it")
             cal = mapping.parse_calendar(raw)
             mapping.check_component(cal, COMPONENTS[parts[1]])
-        except mapping.UnsupportedComponent as exc:
-            return precondition("supported-calendar-component", str(exc))
-        except mapping.InvalidCalendarData as exc:
-            return text("400 Bad Request", str(exc))
-        requestlog.state().body = raw
-        requestlog.state().calendar = cal
-        return None
-
-
-def _error(status: str, error: tuple[str, str]) -> Response:
-    kind, message = error
-    if kind == "supported-calendar-component":
-        answer = precondition(kind, message)
-    elif kind == "no-uid-conflict":
-        answer = no_uid_conflict(message)
-    else:
-        answer = text(status, message)
-    status, headers, body = answer
-    return status, headers + [("Content-Length", str(len(body)))], body
+        except errors.ANSWERED as exc:
+            return errors.response(exc)
+        return put.handle(self.engine, environ, parts, raw, cal)
 
 
 def make_app(settings: Settings) -> Application:

@@ -1,35 +1,32 @@
 """What the storage plugin learned about the current request, for the WSGI
-layer to put into the answer: a WSGI request runs in one thread from start to
-end, so a thread-local carries it."""
+layer to put into the answer. Radicale's plugin API gives the plugin no way
+to shape the response, and a WSGI request runs in one thread from start to
+end, so a thread-local carries it: the application error that refused a
+write (answered through ``server.dav.errors``), and whether a stored object
+differs from what the client sent (then the PUT answer has no ETag, RFC 4791
+5.3.4). Nothing else passes this way."""
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any
 
 
 @dataclass
-class RequestState:
-    error: tuple[str, str] | None = None
-    """(kind, message): why a write was refused; kind names a precondition
-    (``supported-calendar-component``, ``no-uid-conflict``) or is "text"."""
+class RequestOutcome:
+    error: BaseException | None = None
     rewritten: bool = False
-    """The stored object differs from the PUT body."""
-    body: bytes | None = None
-    calendar: Any = None
-    """``body`` as ``mapping.parse_calendar`` parsed it."""
 
 
 _local = threading.local()
 
 
-def state() -> RequestState:
-    current = getattr(_local, "state", None)
+def outcome() -> RequestOutcome:
+    current = getattr(_local, "outcome", None)
     if current is None:
-        current = _local.state = RequestState()
+        current = _local.outcome = RequestOutcome()
     return current  # type: ignore[no-any-return]
 
 
 def reset() -> None:
-    _local.state = RequestState()
+    _local.outcome = RequestOutcome()

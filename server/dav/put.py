@@ -4,11 +4,11 @@ Radicale's PUT parses the body with vobject and serializes it again, opens a
 read transaction for each of its look-ups and then calls the storage plugin
 that parses it once more: about a third of a PUT's time, for a body this
 layer has already parsed and checked. For an authenticated user writing into
-their own calendar, the whole PUT (preconditions, UID conflict, the write)
-is one transaction here. Everything else (a missing or wrong login, someone
-else's calendar, an unsafe name) goes on to Radicale, which answers it with
-its own rules and delays. The storage plugin applies the same rules, so plain
-``python -m radicale`` behaves alike.
+their own calendar (``calendars.may_write``), the whole PUT (preconditions,
+UID conflict, the write) is one :class:`~server.services.calendars.WriteRequest`
+here. Everything else (a missing or wrong login, someone else's calendar, an
+unsafe name) goes on to Radicale, which answers it with its own rules and
+delays; the storage plugin applies the same rules there.
 """
 
 from __future__ import annotations
@@ -20,12 +20,9 @@ from typing import Any
 from radicale import pathutils
 from sqlalchemy import Engine
 
-import mapping
-from server.dav.errors import Response, no_uid_conflict, precondition, text
-from server.services import calendars as caldav
-from store.domain import Source
-from store.errors import InvalidFollowup, NotFound, UidConflict
-from store.uow import UnitOfWork
+from server.dav import errors
+from server.services import auth, calendars
+from server.services.errors import NotFound
 
 
 def credentials(environ: dict[str, Any]) -> tuple[str, str] | None:
@@ -44,42 +41,31 @@ class _Unverified(Exception):
 
 
 def _write(engine: Engine, environ: dict[str, Any], parts: list[str], raw: bytes, cal: Any,
-           found: tuple[str, str]) -> Response | None:
+           found: tuple[str, str]) -> errors.Response | None:
     """The PUT in one write transaction: its response, or None (Radicale answers)."""
     principal, name, href = parts
-    with UnitOfWork(engine, actor=principal, source=Source.CLIENT, write=True) as uow:
-        if not caldav.recently_verified(uow.session.connection(), *found):
+    sent = raw.decode("utf-8")
+    with calendars.WriteRequest(engine, principal, principal) as request:
+        if not request.verified(*found):
             raise _Unverified
-        caldav.lock_principal(uow, principal)
         try:
-            stored, replaced = caldav.put(uow, principal, name, href, raw.decode("utf-8"), principal, cal,
-                                          if_match=environ.get("HTTP_IF_MATCH", ""),
-                                          if_none_match=environ.get("HTTP_IF_NONE_MATCH", "") == "*")
+            stored, replaced = request.run(lambda uow, user: calendars.put(
+                uow, principal, name, href, sent, user, cal, if_match=environ.get("HTTP_IF_MATCH", ""),
+                if_none_match=environ.get("HTTP_IF_NONE_MATCH", "") == "*"))
         except NotFound:
             return None  # no such calendar: Radicale's answer
-        except caldav.PreconditionFailed as exc:
-            return text("412 Precondition Failed", str(exc))
-        except mapping.UnsupportedComponent as exc:
-            return precondition("supported-calendar-component", str(exc))
-        except caldav.Forbidden as exc:
-            return text("403 Forbidden", str(exc))
-        except UidConflict as exc:
-            return no_uid_conflict(str(exc))
-        except (mapping.InvalidCalendarData, InvalidFollowup) as exc:
-            return text("400 Bad Request", str(exc))
-        uow.commit()
-    headers = []
-    if caldav.same_text(stored.text, raw.decode("utf-8")):
-        headers.append(("ETag", stored.etag))
+        except errors.ANSWERED as exc:
+            return errors.response(exc)
+    headers = [("ETag", stored.etag)] if calendars.same_text(stored.text, sent) else []
     return ("204 No Content" if replaced else "201 Created"), headers, b""
 
 
-def handle(engine: Engine, environ: dict[str, Any], parts: list[str], raw: bytes, cal: Any) -> Response | None:
+def handle(engine: Engine, environ: dict[str, Any], parts: list[str], raw: bytes, cal: Any) -> errors.Response | None:
     """The answer to a PUT of ``raw`` (parsed: ``cal``) at /parts[0]/parts[1]/parts[2],
     or None to let Radicale answer it."""
     principal, name, href = parts
     found = credentials(environ)
-    if (found is None or found[0] != principal or name not in caldav.USER_COLLECTIONS
+    if (found is None or not calendars.may_write(found[0], principal, name)
             or not pathutils.is_safe_filesystem_path_component(href)):
         return None
     # A password is checked (scrypt, tens of milliseconds) outside the write
@@ -89,7 +75,7 @@ def handle(engine: Engine, environ: dict[str, Any], parts: list[str], raw: bytes
         return _write(engine, environ, parts, raw, cal, found)
     except _Unverified:
         pass
-    if not caldav.authenticate(engine, *found):
+    if not auth.authenticate(engine, *found):
         return None  # Radicale refuses it, with its delay for failed logins
     try:
         return _write(engine, environ, parts, raw, cal, found)

@@ -1,50 +1,45 @@
-"""The CalDAV side's application service: what the Radicale plugins call.
+"""The CalDAV side's application service: what the PUT path and the Radicale
+plugins call.
 
 Reads return plain snapshots (no live database objects), because Radicale
-builds its XML after it has released the storage lock. Writes run inside the
-caller's unit of work, so one HTTP request is one transaction. Nothing here
-imports Radicale; ``plugins/`` translates these errors into HTTP answers.
+builds its XML after it has released the storage lock. Writes run inside one
+:class:`WriteRequest` per HTTP request (one transaction, locked on the
+principal written to), shared by the PUT path and the storage plugin. Nothing
+here knows HTTP: errors are ``server.services.errors``, and
+``server.dav.errors`` answers them.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import secrets
 import threading
-import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import Any
+from types import TracebackType
+from typing import Any, TypeVar
 
 from icalendar import Calendar
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Engine
 
 import mapping
-from server.services import projection
+from server.services import auth, projection
 from server.services.directory import DbDirectory
-from server.services.projection import BOOKINGS, MEETINGS, TASKS, Target
-from store.domain import Followup, PartStat, User
-from store.errors import NotFound, StoreError, UidConflict
-from store.orm import CollectionRow, ObjectRow, ResourceRow, UserRow
+from server.services.errors import Forbidden, InvalidSyncToken, NotFound, PreconditionFailed, UidConflict
+from server.services.projection import BOOKINGS, MEETINGS, TASKS, USER_COLLECTIONS, Target
+from server.services.transaction import transaction
+from store.calendar import CalendarReader
+from store.domain import Followup, PartStat, Source, User
+from store.orm import CollectionRow
 from store.uow import UnitOfWork
 
 TOKEN_PREFIX = "urn:x-followup-caldav:sync:"
-USER_COLLECTIONS = (MEETINGS, TASKS)
-__all__ = ["BOOKINGS", "USER_COLLECTIONS"]
+__all__ = ["BOOKINGS", "MEETINGS", "TASKS", "USER_COLLECTIONS"]
 PROTECTED_PROPS = ("tag", "C:supported-calendar-component-set")
-
-
-class Forbidden(StoreError):
-    """A write the collection does not take (read-only, or not the user's)."""
-
-
-class PreconditionFailed(StoreError):
-    """An If-Match or If-None-Match that does not hold (HTTP 412)."""
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -87,31 +82,9 @@ def http_date(value: datetime) -> str:
 
 
 def _object(row: Any) -> ObjectView:
-    """An object view of an ORM row or a plain row of ``_OBJECTS``."""
+    """An object view of a row with :data:`store.calendar.OBJECT_COLUMNS`."""
     return ObjectView(row.href, row.uid, row.etag, row.text, row.component, row.start_ts, row.end_ts, row.exact,
                       http_date(row.modified_at))
-
-
-_OBJECTS = select(ObjectRow.href, ObjectRow.uid, ObjectRow.etag, ObjectRow.text, ObjectRow.component,
-                  ObjectRow.start_ts, ObjectRow.end_ts, ObjectRow.exact, ObjectRow.modified_at)
-"""The columns of an object view: plain rows, no ORM identity bookkeeping
-(full listings read thousands of them)."""
-
-
-_COLLECTIONS = select(CollectionRow.id, CollectionRow.principal, CollectionRow.name, CollectionRow.component,
-                      CollectionRow.rev, CollectionRow.props, CollectionRow.modified_at, CollectionRow.pruned_rev)
-
-
-@contextmanager
-def _reading(engine: Engine) -> Iterator[Connection]:
-    """A short read transaction on a plain connection: the read paths run on
-    every request, and an ORM session costs several times the query."""
-    with engine.connect() as conn:
-        yield conn
-
-
-def _views(conn: Connection, stmt: Any) -> list[ObjectView]:
-    return [_object(r) for r in conn.execute(stmt)]
 
 
 def _collection(instance: str, row: Any) -> CollectionView:
@@ -121,58 +94,94 @@ def _collection(instance: str, row: Any) -> CollectionView:
         token=f"{TOKEN_PREFIX}{instance}:{row.id}:{row.rev}", ctag=f'"{instance}-{row.id}-{row.rev}"')
 
 
+@contextmanager
+def _reading(engine: Engine) -> Iterator[CalendarReader]:
+    """A short read transaction on a plain connection."""
+    with engine.connect() as conn:
+        yield CalendarReader(conn)
+
+
+# -- who may do what -----------------------------------------------------------------
+
+
+def may_write(user: str, principal: str, name: str) -> bool:
+    """The one rule for writes: a user writes only into their own CRM
+    calendars (``meetings``, ``tasks``); bookings are read-only for all."""
+    return bool(user) and principal == user and name in USER_COLLECTIONS
+
+
+def rights(engine: Engine, user: str, parts: list[str]) -> str:
+    """Radicale's permission letters for ``user`` on the path ``parts``.
+
+    A user reads and writes the items of their own calendars (:func:`may_write`)
+    and reads the bookings of every resource. Nobody creates, deletes or
+    overwrites collections (the CRM owns them). Any other path directly in a
+    user's own home is readable by that user, so asking for a calendar that
+    does not exist answers 404 there (as in vanilla Radicale; clients tell
+    "not found" from "not allowed" by it) while MKCALENDAR, MKCOL and PUT into
+    it still answer 403. In someone else's home everything answers 403, so
+    nothing about it leaks."""
+    if not user:
+        return ""
+    if not parts:
+        return "R"
+    if parts[0] == user:
+        if len(parts) == 1:
+            return "R"
+        if len(parts) == 2:
+            return "rw" if may_write(user, parts[0], parts[1]) else "r"
+        return ""
+    if len(parts) <= 2 and principal_kind(engine, parts[0]) == "resource":
+        return "R" if len(parts) == 1 else ("r" if parts[1] == BOOKINGS else "")
+    return ""
+
+
 # -- reads -------------------------------------------------------------------------
 
 
 def principal(engine: Engine, login: str) -> PrincipalView | None:
     """A user's or resource's principal, or None."""
-    with _reading(engine) as conn:
-        user = conn.execute(select(UserRow.name, UserRow.email).where(UserRow.login == login)).first()
+    with _reading(engine) as r:
+        user = r.user(login)
         if user is not None:
             return PrincipalView(login, "user", user.name, user.email)
-        res = conn.execute(select(ResourceRow.name, ResourceRow.email).where(ResourceRow.login == login)).first()
+        res = r.resource(login)
         return PrincipalView(login, "resource", res.name, res.email) if res is not None else None
+
+
+def principal_kind(engine: Engine, login: str) -> str | None:
+    """"user", "resource" or None."""
+    found = principal(engine, login)
+    return found.kind if found is not None else None
 
 
 def collections(engine: Engine, login: str) -> list[CollectionView]:
     """The principal's calendars, without their members."""
-    with _reading(engine) as conn:
-        instance = projection.instance_id_of(conn)
-        rows = conn.execute(_COLLECTIONS.where(CollectionRow.principal == login).order_by(CollectionRow.id))
-        return [_collection(instance, r) for r in rows]
+    with _reading(engine) as r:
+        instance = r.instance_id()
+        return [_collection(instance, row) for row in r.collections(login)]
 
 
 def collection(engine: Engine, login: str, name: str, with_items: bool = False) -> CollectionView | None:
-    with _reading(engine) as conn:
-        row = conn.execute(_COLLECTIONS.where(CollectionRow.principal == login, CollectionRow.name == name)).first()
+    with _reading(engine) as r:
+        row = r.collection(login, name)
         if row is None:
             return None
-        view = _collection(projection.instance_id_of(conn), row)
+        view = _collection(r.instance_id(), row)
         if with_items:
-            view.items = _views(conn, _OBJECTS.where(ObjectRow.collection_id == row.id).order_by(ObjectRow.href))
+            view.items = [_object(o) for o in r.objects(row.id)]
         return view
 
 
 def objects(engine: Engine, collection_id: int, hrefs: Iterable[str] | None = None) -> list[ObjectView]:
-    with _reading(engine) as conn:
-        stmt = _OBJECTS.where(ObjectRow.collection_id == collection_id)
-        if hrefs is not None:
-            wanted = list(dict.fromkeys(hrefs))
-            found: list[ObjectView] = []
-            for first in range(0, len(wanted), 500):
-                found += _views(conn, stmt.where(ObjectRow.href.in_(wanted[first:first + 500])))
-            return found
-        return _views(conn, stmt.order_by(ObjectRow.href))
+    with _reading(engine) as r:
+        return [_object(o) for o in r.objects(collection_id, hrefs)]
 
 
 def in_range(engine: Engine, collection_id: int, component: str | None, start: int, end: int) -> list[ObjectView]:
     """Objects whose indexed range overlaps [start, end) (RFC 4791 9.9)."""
-    with _reading(engine) as conn:
-        stmt = _OBJECTS.where(ObjectRow.collection_id == collection_id,
-                              ObjectRow.start_ts < end, ObjectRow.end_ts > start)
-        if component:
-            stmt = stmt.where(ObjectRow.component == component)
-        return _views(conn, stmt.order_by(ObjectRow.href))
+    with _reading(engine) as r:
+        return [_object(o) for o in r.in_range(collection_id, component, start, end)]
 
 
 _OVERLAP_CACHE: OrderedDict[str, mapping.OverlapIndex] = OrderedDict()
@@ -216,9 +225,8 @@ def query(engine: Engine, collection_id: int, component: str | None, start: int,
 
 
 def has_uid(engine: Engine, collection_id: int, uid: str) -> bool:
-    with _reading(engine) as conn:
-        return conn.execute(select(ObjectRow.id).where(ObjectRow.collection_id == collection_id,
-                                                       ObjectRow.uid == uid)).first() is not None
+    with _reading(engine) as r:
+        return r.has_uid(collection_id, uid)
 
 
 def sync(engine: Engine, collection_id: int, old_token: str) -> tuple[str, list[str]]:
@@ -226,89 +234,70 @@ def sync(engine: Engine, collection_id: int, old_token: str) -> tuple[str, list[
 
     An empty token lists every member and no removed ones (RFC 6578 3.4).
     A token of another store, another collection, from the future or older
-    than the collection's pruned tombstones is refused with ValueError,
-    which Radicale answers with 403 DAV:valid-sync-token.
+    than the collection's pruned tombstones is refused (InvalidSyncToken).
     """
-    with _reading(engine) as conn:
-        row = conn.execute(_COLLECTIONS.where(CollectionRow.id == collection_id)).first()
+    with _reading(engine) as r:
+        row = r.collection_by_id(collection_id)
         if row is None:
             raise NotFound("the collection is gone")
-        view = _collection(projection.instance_id_of(conn), row)
+        view = _collection(r.instance_id(), row)
         if not old_token:
-            hrefs = conn.execute(select(ObjectRow.href).where(ObjectRow.collection_id == row.id)).scalars()
-            return view.token, sorted(hrefs)
+            return view.token, r.hrefs(row.id)
         prefix = view.token.rsplit(":", 1)[0] + ":"
         rev_text = old_token[len(prefix):] if old_token.startswith(prefix) else ""
         if not rev_text.isdigit() or int(rev_text) > row.rev:
-            raise ValueError(f"sync token {old_token!r} is not one of this collection")
+            raise InvalidSyncToken(f"sync token {old_token!r} is not one of this collection")
         if int(rev_text) < row.pruned_rev:
-            raise ValueError(f"sync token {old_token!r} is older than the removals this collection still "
-                             "remembers; sync afresh")
-        return view.token, projection.changed_since(conn, row.id, int(rev_text))
+            raise InvalidSyncToken(f"sync token {old_token!r} is older than the removals this collection "
+                                   "still remembers; sync afresh")
+        return view.token, r.changed_since(row.id, int(rev_text))
 
 
-def principal_kind(engine: Engine, login: str) -> str | None:
-    """"user", "resource" or None."""
-    with _reading(engine) as conn:
-        if conn.execute(select(UserRow.id).where(UserRow.login == login)).first() is not None:
-            return "user"
-        if conn.execute(select(ResourceRow.id).where(ResourceRow.login == login)).first() is not None:
-            return "resource"
-    return None
+# -- writes -------------------------------------------------------------------------
 
 
-_VERIFIED: dict[tuple[str, str], tuple[str, float]] = {}
-_SALT = secrets.token_bytes(16)
-VERIFIED_SECONDS = 300.0
+class WriteRequest:
+    """One client write request: one transaction, locked on the principal
+    written to, committed at the end unless an operation failed.
 
+    Serializing writers per principal across processes and hosts keeps an
+    If-Match check and the write it guards together (see
+    :meth:`store.calendar.Calendars.lock_principal`). Any failed operation
+    rolls the whole request back: a failed request changes nothing, even
+    where the caller (Radicale) turns the error into an answer without
+    re-raising it."""
 
-def _password_hash(conn: Connection, login: str) -> str | None:
-    return conn.execute(select(UserRow.password_hash).where(UserRow.login == login)).scalar()
+    def __init__(self, engine: Engine, user: str, principal: str) -> None:
+        self.engine = engine
+        self.user = user
+        self.principal = principal
+        self.failed = False
 
+    def __enter__(self) -> WriteRequest:
+        self.uow = transaction(self.engine, actor=self.user or "anonymous", source=Source.CLIENT, write=True)
+        self.uow.__enter__()
+        self.uow.calendars.lock_principal(self.principal)
+        return self
 
-def _verified_key(login: str, password: str, stored: str) -> tuple[str, str]:
-    return login, hashlib.sha256(_SALT + password.encode() + b"\0" + stored.encode()).hexdigest()
+    def verified(self, login: str, password: str) -> bool:
+        """:func:`auth.recently_verified`, inside this transaction."""
+        return auth.recently_verified(self.uow.session.connection(), login, password)
 
+    def run(self, operation: Callable[[UnitOfWork, str], T]) -> T:
+        try:
+            return operation(self.uow, self.user)
+        except BaseException:
+            self.failed = True
+            self.uow.session.rollback()
+            raise
 
-def authenticate(engine: Engine, login: str, password: str) -> bool:
-    """Check a login against the stored scrypt hash.
-
-    CalDAV clients send Basic credentials with every request, and a scrypt
-    costs tens of milliseconds, so a success is remembered for five minutes,
-    keyed by a salted digest of the password and the stored hash (a changed
-    password invalidates it at once)."""
-    from server.services.followups import check_password
-
-    with _reading(engine) as conn:
-        stored = _password_hash(conn, login)
-    if not stored:
-        return False
-    key = _verified_key(login, password, stored)
-    now = time.monotonic()
-    hit = _VERIFIED.get(key)
-    if hit is not None and hit[1] > now:
-        return True
-    if not check_password(stored, password):
-        return False
-    if len(_VERIFIED) > 10_000:
-        _VERIFIED.clear()
-    _VERIFIED[key] = (stored, now + VERIFIED_SECONDS)
-    return True
-
-
-def recently_verified(conn: Connection, login: str, password: str) -> bool:
-    """Whether :func:`authenticate` accepted these credentials in the last
-    five minutes against the hash stored now, read on ``conn`` (inside the
-    caller's transaction). Never runs scrypt: a writer asks this first and
-    authenticates outside its transaction only when the answer is no."""
-    stored = _password_hash(conn, login)
-    if not stored:
-        return False
-    hit = _VERIFIED.get(_verified_key(login, password, stored))
-    return hit is not None and hit[1] > time.monotonic()
-
-
-# -- writes (inside the request's unit of work) -----------------------------------------
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        try:
+            if exc_type is None and not self.failed:
+                self.uow.commit()
+        finally:
+            self.uow.__exit__(exc_type, exc, tb)
 
 
 def same_text(stored: str, sent: str) -> bool:
@@ -317,21 +306,11 @@ def same_text(stored: str, sent: str) -> bool:
     return stored.replace("\r\n", "\n").strip() == sent.replace("\r\n", "\n").strip()
 
 
-def lock_principal(uow: UnitOfWork, principal: str) -> None:
-    """Serialize writers to one principal's calendars for the rest of the
-    transaction, across processes and hosts: an If-Match check and the write
-    it guards must not interleave with another writer. SQLite's write
-    transaction (BEGIN IMMEDIATE) already excludes every other writer; on
-    PostgreSQL a transaction-scoped advisory lock does it per principal."""
-    if uow.engine.dialect.name == "postgresql":
-        uow.session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": "followups:" + principal})
-
-
 def _writable(uow: UnitOfWork, login: str, name: str, user: str) -> tuple[CollectionRow, User]:
-    row = projection.collection(uow, login, name)
-    if row.name == BOOKINGS:
-        raise Forbidden(f"/{login}/{name}/ is read-only: bookings follow the meetings that book the resource")
-    if login != user:
+    row = uow.calendars.get(login, name)
+    if not may_write(user, login, name):
+        if row.name == BOOKINGS:
+            raise Forbidden(f"/{login}/{name}/ is read-only: bookings follow the meetings that book the resource")
         raise Forbidden(f"/{login}/{name}/ belongs to another user")
     return row, uow.users.by_login(login)
 
@@ -339,19 +318,13 @@ def _writable(uow: UnitOfWork, login: str, name: str, user: str) -> tuple[Collec
 def set_props(uow: UnitOfWork, login: str, name: str, user: str, props: dict[str, str]) -> None:
     """PROPPATCH: display name, colour, order and other dead properties; the
     collection's type and component set stay the CRM's."""
-    row = projection.collection(uow, login, name)
+    row = uow.calendars.get(login, name)
     if login != user:
         raise Forbidden(f"/{login}/{name}/ belongs to another user")
     current = json.loads(row.props)
     merged = {k: v for k, v in props.items() if k not in PROTECTED_PROPS}
     merged.update({k: current[k] for k in PROTECTED_PROPS if k in current})
-    row.props = json.dumps(merged, sort_keys=True)
-    projection.bump(uow, row.id)
-
-
-def _object_row(uow: UnitOfWork, collection_id: int, href: str) -> ObjectRow | None:
-    return uow.session.scalar(select(ObjectRow).where(ObjectRow.collection_id == collection_id,
-                                                      ObjectRow.href == href))
+    uow.calendars.set_props(row, merged)
 
 
 def put(uow: UnitOfWork, login: str, name: str, href: str, data: str, user: str,
@@ -362,7 +335,7 @@ def put(uow: UnitOfWork, login: str, name: str, href: str, data: str, user: str,
     ``if_none_match`` are the request's preconditions (RFC 9110 13.1),
     checked in the same transaction as the write."""
     coll, owner = _writable(uow, login, name, user)
-    row = _object_row(uow, coll.id, href)
+    row = uow.calendars.object_at(coll.id, href)
     if row is None and if_match:
         raise PreconditionFailed("the object does not exist (If-Match)")
     if row is not None and if_match and if_match not in ("*", row.etag):
@@ -384,8 +357,7 @@ def put(uow: UnitOfWork, login: str, name: str, href: str, data: str, user: str,
             f.id, f.owner_id = before.id, before.owner_id
         uow.followups.update(f)
     else:
-        clash = uow.session.scalar(select(ObjectRow.href).where(ObjectRow.collection_id == coll.id,
-                                                                ObjectRow.uid == uid))
+        clash = uow.calendars.href_of_uid(coll.id, uid)
         if clash is not None:
             raise UidConflict(uid, clash)
         f = mapping.to_followup(cal, owner, d)
@@ -415,13 +387,12 @@ def delete(uow: UnitOfWork, login: str, name: str, href: str, user: str) -> None
     """DELETE by the owner deletes the follow-up and every copy; by an invitee,
     it declines (PARTSTAT=DECLINED) and drops the meeting from their calendar."""
     coll, owner = _writable(uow, login, name, user)
-    row = _object_row(uow, coll.id, href)
+    row = uow.calendars.object_at(coll.id, href)
     if row is None:
         raise NotFound(f"no object {href} in /{login}/{name}/")
     f = uow.followups.get(row.followup_id)
     if f.owner_id == owner.id:
-        projection.unproject(uow, f.id)  # type: ignore[arg-type]
-        uow.followups.delete(f.id)  # type: ignore[arg-type]
+        uow.followups.delete(row.followup_id)
         return
     for p in f.participants:
         if p.user_id == owner.id:
@@ -435,7 +406,7 @@ def move(uow: UnitOfWork, src: tuple[str, str, str], dst: tuple[str, str, str], 
     fit the target's component set); the follow-up stays the same."""
     src_coll, owner = _writable(uow, src[0], src[1], user)
     dst_coll, _ = _writable(uow, dst[0], dst[1], user)
-    row = _object_row(uow, src_coll.id, src[2])
+    row = uow.calendars.object_at(src_coll.id, src[2])
     if row is None:
         raise NotFound(f"no object {src[2]} in /{src[0]}/{src[1]}/")
     if row.component != dst_coll.component:
@@ -443,8 +414,8 @@ def move(uow: UnitOfWork, src: tuple[str, str, str], dst: tuple[str, str, str], 
             row.component, f"/{dst[0]}/{dst[1]}/ holds {dst_coll.component} only, not {row.component}")
     if src_coll.id != dst_coll.id:
         raise Forbidden("a follow-up moves between calendars by changing its kind in the CRM")
-    target = _object_row(uow, dst_coll.id, dst[2])
+    target = uow.calendars.object_at(dst_coll.id, dst[2])
     if target is not None and target.id != row.id:
         raise UidConflict(target.uid, target.href)
     if target is None:
-        projection.rename(uow, row, dst[2])
+        uow.calendars.rename(row, dst[2])

@@ -1,23 +1,23 @@
 """Application services: the CRM's operations, each one transaction.
 
 The CLI, the demo loader and integrations call these; the CalDAV side has its
-own in ``server.services.calendars``. Each function opens a unit of work, changes the
-domain, brings the calendar projection up to date and commits, so what a
+own in ``server.services.calendars``. Each function opens a transaction
+(:func:`server.services.transaction.transaction`), changes the domain and
+commits; the calendar projection follows in the same transaction, so what a
 client syncs next always matches the store.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
 from server.services import projection
+from server.services.auth import hash_password
 from server.services.directory import DbDirectory
+from server.services.transaction import transaction
 from store import db
 from store.domain import (
     SEED_TYPES,
@@ -31,59 +31,38 @@ from store.domain import (
     mark_done,
     record_call_made,
 )
-from store.errors import InvalidFollowup
-from store.uow import UnitOfWork
+from store.errors import InvalidFollowup, NotFound
+from store.uow import Change, UnitOfWork
 
 
 def open_store(url: str | None = None) -> Engine:
     """The engine for ``url``, with the schema created or upgraded and the
     seed types in place. Safe to call on every start."""
     engine = db.migrate(url)
-    with UnitOfWork(engine) as uow:
+    with transaction(engine) as uow:
         if not uow.types.list():
             for t in SEED_TYPES:
                 uow.types.add(FollowupType(t.name, t.kind, t.busy))
-        projection.instance_id(uow)
+        uow.calendars.instance_id()
         uow.commit()
     return engine
-
-
-# -- passwords --------------------------------------------------------------------
-
-_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
-
-
-def hash_password(password: str) -> str:
-    if not password:
-        raise InvalidFollowup("the password is empty")
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **_SCRYPT)  # type: ignore[arg-type]
-    return f"scrypt${salt.hex()}${digest.hex()}"
-
-
-def check_password(stored: str | None, password: str) -> bool:
-    if not stored or not stored.startswith("scrypt$"):
-        return False
-    _, salt, digest = stored.split("$", 2)
-    candidate = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), dklen=32, **_SCRYPT)  # type: ignore[arg-type]
-    return hmac.compare_digest(candidate.hex(), digest)
 
 
 # -- the directory --------------------------------------------------------------------
 
 
 def add_user(engine: Engine, user: User, password: str | None = None, actor: str = "system") -> User:
-    with UnitOfWork(engine, actor=actor) as uow:
+    with transaction(engine, actor=actor) as uow:
         if password:
             user.password_hash = hash_password(password)
         uow.users.add(user)
-        projection.ensure_user_collections(uow, user)
         uow.commit()
     return user
 
 
 def update_user(engine: Engine, login: str, change: Callable[[User], None], actor: str = "system") -> User:
-    with UnitOfWork(engine, actor=actor) as uow:
+    """Change a user; every calendar object that shows them follows."""
+    with transaction(engine, actor=actor) as uow:
         user = uow.users.by_login(login)
         change(user)
         uow.users.update(user)
@@ -101,7 +80,7 @@ def set_password(engine: Engine, login: str, password: str, actor: str = "system
 
 
 def add_resource(engine: Engine, resource: Resource, actor: str = "system") -> Resource:
-    with UnitOfWork(engine, actor=actor) as uow:
+    with transaction(engine, actor=actor) as uow:
         try:
             uow.users.by_login(resource.login)
         except LookupError:
@@ -109,7 +88,6 @@ def add_resource(engine: Engine, resource: Resource, actor: str = "system") -> R
         else:
             raise InvalidFollowup(f"{resource.login!r} is a user's login; a resource needs a login of its own")
         uow.resources.add(resource)
-        projection.ensure_resource_collection(uow, resource)
         uow.commit()
     return resource
 
@@ -118,9 +96,8 @@ def add_resource(engine: Engine, resource: Resource, actor: str = "system") -> R
 
 
 def create(engine: Engine, f: Followup, actor: str = "system", source: Source = Source.CRM) -> Followup:
-    with UnitOfWork(engine, actor=actor, source=source) as uow:
+    with transaction(engine, actor=actor, source=source) as uow:
         uow.followups.add(f)
-        projection.project(uow, DbDirectory(uow), f)
         uow.commit()
     return f
 
@@ -130,7 +107,7 @@ def create_many(engine: Engine, followups: list[Followup], actor: str = "system"
     """Bulk import: batches of ``batch`` follow-ups per transaction."""
     done = 0
     for first in range(0, len(followups), batch):
-        with UnitOfWork(engine, actor=actor) as uow:
+        with transaction(engine, actor=actor) as uow:
             chunk = uow.followups.add_many(followups[first:first + batch])
             projection.project_new(uow, DbDirectory(uow), chunk)
             uow.commit()
@@ -153,7 +130,7 @@ def modify(engine: Engine, id: int, change: Callable[[Followup, UnitOfWork], Non
     location) increments SEQUENCE (RFC 5546 2.1.4) and asks every participant
     to confirm again (PARTSTAT=NEEDS-ACTION), as the mapping spec says.
     """
-    with UnitOfWork(engine, actor=actor, source=source) as uow:
+    with transaction(engine, actor=actor, source=source) as uow:
         before = uow.followups.get(id)
         f = before.copy()
         change(f, uow)
@@ -163,14 +140,12 @@ def modify(engine: Engine, id: int, change: Callable[[Followup, UnitOfWork], Non
                 if p.partstat is not PartStat.DECLINED:
                     p.partstat = PartStat.NEEDS_ACTION
         uow.followups.update(f)
-        projection.project(uow, DbDirectory(uow), f)
         uow.commit()
     return f
 
 
 def delete(engine: Engine, id: int, actor: str = "system", source: Source = Source.CRM) -> Followup:
-    with UnitOfWork(engine, actor=actor, source=source) as uow:
-        projection.unproject(uow, id)
+    with transaction(engine, actor=actor, source=source) as uow:
         f = uow.followups.delete(id)
         uow.commit()
     return f
@@ -205,7 +180,21 @@ def prune_tombstones(engine: Engine, older_than: timedelta, actor: str = "system
     if older_than < timedelta(0):
         raise ValueError("the age of the removals to forget cannot be negative")
     before = (datetime.now(UTC) - older_than).replace(tzinfo=None)
-    with UnitOfWork(engine, actor=actor) as uow:
-        pruned = projection.prune_tombstones(uow, before)
+    with transaction(engine, actor=actor) as uow:
+        pruned = uow.calendars.prune(before)
         uow.commit()
     return pruned
+
+
+def history(engine: Engine, id: int) -> tuple[Followup | None, list[Change]]:
+    """The follow-up (None once deleted) and its change log, oldest first:
+    who created and changed it, when, and from where (CRM or a client)."""
+    with transaction(engine, write=False) as uow:
+        changes = uow.history(id)
+        try:
+            f: Followup | None = uow.followups.get(id)
+        except LookupError:
+            f = None
+        if f is None and not changes:
+            raise NotFound(f"no follow-up with id {id}, and none was ever recorded")
+    return f, changes

@@ -139,11 +139,11 @@ def test_passwd_reads_stdin(tmp_path: Any) -> None:
     ])
     assert [r.code for r in results] == [0, 0, 0], [r.err for r in results]
     check = run_python(
-        "import sys\nfrom server.services import followups as services\nfrom store.uow import UnitOfWork\n"
+        "import sys\nfrom server.services import auth, followups as services\nfrom store.uow import UnitOfWork\n"
         "engine = services.open_store(sys.argv[1])\n"
         "with UnitOfWork(engine, write=False) as uow:\n"
         "    stored = uow.users.by_login('anna').password_hash\n"
-        "print(services.check_password(stored, 's3cret pass'), services.check_password(stored, 's3cret'))\n",
+        "print(auth.check_password(stored, 's3cret pass'), auth.check_password(stored, 's3cret'))\n",
         url)
     assert check.out.split() == ["True", "False"], check.err
 
@@ -176,3 +176,35 @@ def test_json_is_accepted_before_the_command(tmp_path: Any) -> None:
     ok(url, "init")
     result = run_cli(url, "--json", "type", "list")
     assert result.code == 0 and result.json()[0]["kind"] == "meeting"
+
+
+def test_history_lists_every_change_with_who_and_from_where(tmp_path: Any) -> None:
+    url = f"sqlite:///{tmp_path}/h.db"
+    results = run_batch(url, [
+        (["init"], ""),
+        (["user", "add", "anna", "--name", "Anna", "--email", "anna@example.com"], ""),
+        (["add", "todo", "--owner", "anna", "--title", "Send offer", "--deadline", "2030-01-07"], ""),
+        (["update", "1", "--title", "Send the offer"], ""),
+        (["done", "1"], ""),
+        (["history", "1", "--json"], ""),
+        (["history", "1"], ""),
+        (["delete", "1"], ""),
+        (["history", "1", "--json"], ""),
+        (["history", "99"], ""),
+    ])
+    assert [r.code for r in results[:9]] == [0] * 9, [r.err for r in results]
+    live = results[5].json()
+    assert (live["title"], live["deleted"]) == ("Send the offer", False)
+    assert [(c["action"], c["actor"], c["source"]) for c in live["changes"]] == [
+        ("create", "system", "crm"), ("update", "system", "crm"), ("update", "system", "crm")]
+    assert all(datetime.fromisoformat(c["at"]).tzinfo is not None for c in live["changes"])
+    text = results[6].out.splitlines()
+    assert text[0] == "follow-up 1 'Send the offer'"
+    assert text[1].split() == ["WHEN", "(UTC)", "ACTION", "BY", "FROM"]
+    assert [line.split()[2:] for line in text[3:]] == [["create", "system", "crm"], ["update", "system", "crm"]] + [
+        ["update", "system", "crm"]]
+    gone = results[8].json()
+    assert gone["deleted"] is True and gone["title"] is None
+    assert [c["action"] for c in gone["changes"]] == ["create", "update", "update", "delete"]
+    assert results[9].code == 2
+    assert results[9].error_line() == "followups: error: no follow-up with id 99, and none was ever recorded"

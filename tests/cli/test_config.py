@@ -307,3 +307,31 @@ def test_serve_uses_the_config_files_database_and_port(before_command: bool, ser
     answer = requests.request("PROPFIND", f"{base}{login}/", auth=(login, PASSWORD), headers={"Depth": "0"},
                               timeout=30)
     assert answer.status_code == 207, answer.text
+
+
+def test_the_readme_deploy_steps_with_the_shipped_config(serve: Any, tmp_path: Path) -> None:
+    """README, Deploy: copy config/followups.conf to the default place, set the
+    database and port, `followups init`, `followups serve` (no flags at all).
+    The default place is redirected into tmp_path; everything else is as written."""
+    default = tmp_path / "etc" / "followup-caldav" / "config"
+    default.parent.mkdir(parents=True)
+    shipped = (ROOT / "config" / "followups.conf").read_text(encoding="utf-8")
+    port = free_port()
+    database = f"sqlite:///{tmp_path / 'crm.db'}"
+    edited = re.sub(r"(?m)^database *=.*$", f"database = {database}", shipped)
+    edited = re.sub(r"(?m)^port *=.*$", f"port = {port}", edited)
+    assert edited.count(database) == 1 and edited.count(f"port = {port}") == 1
+    default.write_text(edited, encoding="utf-8")
+    env = clean_env(**{config.DEFAULT_FILES_ENV: f"{tmp_path / 'nowhere'}{os.pathsep}{default}"})
+
+    for args, stdin in ((["init"], ""), (["user", "add", "admin", "--name", "Ad Min", "--email", "a@example.com"], ""),
+                        (["user", "passwd", "admin"], PASSWORD + "\n")):
+        result = followups(*args, env=env, stdin=stdin)
+        assert result.code == 0, result.err
+    assert (tmp_path / "crm.db").exists()
+    base, err = serve("serve", env=env)
+    assert base == f"http://127.0.0.1:{port}/"
+    assert f"config file {default} (default)" in err
+    answer = requests.request("PROPFIND", f"{base}admin/", auth=("admin", PASSWORD), headers={"Depth": "0"},
+                              timeout=30)
+    assert answer.status_code == 207, answer.text

@@ -1,0 +1,350 @@
+"""The calendar rows behind a repository: collections, their objects and tombstones.
+
+The projection in ``server.services`` decides *what* each collection shows;
+this module is the only place that knows *how* it is stored:
+
+- every change to a collection bumps its revision counter in the same
+  transaction (``UPDATE ... SET rev = rev + 1 RETURNING rev``), and the
+  UPDATE holds the row's write lock until commit, so revisions become
+  visible in the order they were taken;
+- a member that leaves a collection leaves a tombstone at the revision it
+  left, so "what changed since revision r" is two index range scans
+  (RFC 6578 sync tokens, O(changes) not O(collection));
+- old tombstones can be pruned; the collection then remembers the newest
+  revision it forgot, and older sync tokens are refused.
+
+:class:`Calendars` works inside a unit of work (writes); :class:`CalendarReader`
+reads on a plain connection, since the read paths run on every request and an
+ORM session costs several times the query.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, func, insert, select, text, update
+from sqlalchemy.orm import Session
+
+from store.domain import utcnow
+from store.errors import NotFound
+from store.orm import CollectionRow, Meta, ObjectRow, ResourceRow, TombstoneRow, UserRow
+
+BATCH = 500
+"""Rows per IN (...) list or multi-row INSERT."""
+
+
+def _now() -> datetime:
+    return utcnow().replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """What the projection writes for one follow-up in one collection."""
+
+    uid: str
+    component: str
+    text: str
+    etag: str
+    start_ts: int
+    end_ts: int
+    exact: bool
+
+
+_INSTANCE_IDS: dict[str, str] = {}
+
+
+class Calendars:
+    """The calendar rows of one unit of work (its session and transaction)."""
+
+    def __init__(self, session: Session, engine: Engine) -> None:
+        self.session = session
+        self.engine = engine
+        self._collections: dict[tuple[str, str], CollectionRow] = {}
+
+    # -- the store's identity and locks ---------------------------------------------
+    def instance_id(self) -> str:
+        """A random id of this store, made on first use: sync tokens carry it,
+        so a token from another server or an earlier database is refused, not
+        misread. It never changes once made, so it is read once per process."""
+        key = str(self.engine.url)
+        if key in _INSTANCE_IDS:
+            return _INSTANCE_IDS[key]
+        row = self.session.get(Meta, "instance")
+        if row is None:
+            row = Meta(key="instance", value=uuid.uuid4().hex[:16])
+            self.session.add(row)
+            self.session.flush()
+            return row.value
+        _INSTANCE_IDS[key] = row.value
+        return row.value
+
+    def lock_principal(self, principal: str) -> None:
+        """Serialize writers to one principal's calendars for the rest of the
+        transaction, across processes and hosts: an If-Match check and the
+        write it guards must not interleave with another writer. SQLite's
+        write transaction (BEGIN IMMEDIATE) already excludes every other
+        writer; on PostgreSQL a transaction-scoped advisory lock does it."""
+        if self.engine.dialect.name == "postgresql":
+            self.session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                                 {"key": "followups:" + principal})
+
+    # -- collections -----------------------------------------------------------------
+    def ensure(self, principal: str, name: str, component: str, props: dict[str, str]) -> CollectionRow:
+        """The collection, created with ``props`` when it does not exist yet."""
+        row = self.session.scalar(select(CollectionRow).where(CollectionRow.principal == principal,
+                                                              CollectionRow.name == name))
+        if row is None:
+            row = CollectionRow(principal=principal, name=name, component=component, rev=0,
+                                props=json.dumps(props), modified_at=_now())
+            self.session.add(row)
+            self.session.flush()
+        return row
+
+    def find(self, principal: str, name: str) -> CollectionRow | None:
+        """The collection's row, read once per unit of work (a PUT checks the
+        calendar it writes to and then projects into it)."""
+        row = self._collections.get((principal, name))
+        if row is None:
+            row = self.session.scalar(select(CollectionRow).where(CollectionRow.principal == principal,
+                                                                  CollectionRow.name == name))
+            if row is not None:
+                self._collections[principal, name] = row
+        return row
+
+    def get(self, principal: str, name: str) -> CollectionRow:
+        row = self.find(principal, name)
+        if row is None:
+            raise NotFound(f"no collection /{principal}/{name}/")
+        return row
+
+    def bump(self, collection_id: int, by: int = 1) -> int:
+        """The collection's next revision (the last of ``by`` new ones). A Core
+        statement on the session's connection: nothing in the session reads
+        ``rev``, and the ORM's synchronization of loaded rows cost more than
+        the UPDATE."""
+        rev = self.session.connection().execute(
+            update(CollectionRow).where(CollectionRow.id == collection_id)
+            .values(rev=CollectionRow.rev + by, modified_at=_now())
+            .returning(CollectionRow.rev)
+        ).scalar_one()
+        return int(rev)
+
+    def set_props(self, row: CollectionRow, props: dict[str, str]) -> None:
+        row.props = json.dumps(props, sort_keys=True)
+        self.bump(row.id)
+
+    # -- members ---------------------------------------------------------------------
+    def object_at(self, collection_id: int, href: str) -> ObjectRow | None:
+        return self.session.scalar(select(ObjectRow).where(ObjectRow.collection_id == collection_id,
+                                                           ObjectRow.href == href))
+
+    def href_of_uid(self, collection_id: int, uid: str) -> str | None:
+        """The href of the member with ``uid``, if any (RFC 4791 5.3.2.1 no-uid-conflict)."""
+        return self.session.scalar(select(ObjectRow.href).where(ObjectRow.collection_id == collection_id,
+                                                                ObjectRow.uid == uid))
+
+    def objects_of(self, followup_id: int) -> list[ObjectRow]:
+        """Every copy of a follow-up, in whichever collections show it."""
+        return list(self.session.scalars(select(ObjectRow).where(ObjectRow.followup_id == followup_id)))
+
+    def add(self, collection_id: int, followup_id: int, href: str, r: Rendered) -> ObjectRow | None:
+        """A new member; None when the collection already holds another object
+        with this UID or href."""
+        clash = self.session.scalar(select(ObjectRow.id).where(
+            ObjectRow.collection_id == collection_id, (ObjectRow.uid == r.uid) | (ObjectRow.href == href)))
+        if clash is not None:
+            return None
+        rev = self.bump(collection_id)
+        self._unbury(collection_id, [href])
+        row = ObjectRow(collection_id=collection_id, href=href, uid=r.uid, followup_id=followup_id,
+                        component=r.component, text=r.text, etag=r.etag, start_ts=r.start_ts, end_ts=r.end_ts,
+                        exact=r.exact, rev=rev, modified_at=_now())
+        self.session.add(row)
+        return row
+
+    def change(self, row: ObjectRow, r: Rendered) -> bool:
+        """Write ``r`` into ``row`` when it differs; whether it did."""
+        if row.etag == r.etag and row.uid == r.uid and (row.start_ts, row.end_ts) == (r.start_ts, r.end_ts):
+            return False
+        row.rev = self.bump(row.collection_id)
+        row.text, row.etag, row.uid, row.component = r.text, r.etag, r.uid, r.component
+        row.start_ts, row.end_ts, row.exact, row.modified_at = r.start_ts, r.end_ts, r.exact, _now()
+        return True
+
+    def add_many(self, collection_id: int, members: Sequence[tuple[int, Rendered]]) -> int:
+        """New members ``(followup_id, rendered)`` at ``<uid>.ics`` in a few
+        statements (bulk import): one revision bump for the lot, UIDs the
+        collection already holds skipped. Returns how many were added."""
+        taken: set[str] = set()
+        for first in range(0, len(members), BATCH):
+            chunk = members[first:first + BATCH]
+            taken.update(self.session.scalars(select(ObjectRow.uid).where(
+                ObjectRow.collection_id == collection_id, ObjectRow.uid.in_([r.uid for _, r in chunk]))))
+        fresh: list[dict[str, Any]] = []
+        now = _now()
+        for followup_id, r in members:
+            if r.uid in taken:
+                continue
+            taken.add(r.uid)
+            fresh.append({"collection_id": collection_id, "href": f"{r.uid}.ics", "uid": r.uid,
+                          "followup_id": followup_id, "component": r.component, "text": r.text, "etag": r.etag,
+                          "start_ts": r.start_ts, "end_ts": r.end_ts, "exact": r.exact, "modified_at": now})
+        if not fresh:
+            return 0
+        top = self.bump(collection_id, len(fresh))
+        for i, row in enumerate(fresh):
+            row["rev"] = top - len(fresh) + 1 + i
+        self._unbury(collection_id, [row["href"] for row in fresh])
+        self.session.execute(insert(ObjectRow), fresh)
+        return len(fresh)
+
+    def remove(self, row: ObjectRow) -> None:
+        """Take a member out of its collection, leaving a tombstone."""
+        self._bury(row)
+        self.session.delete(row)
+
+    def remove_followup(self, followup_id: int) -> None:
+        """Remove every copy of a follow-up (before the follow-up itself goes)."""
+        for row in self.objects_of(followup_id):
+            self.remove(row)
+        self.session.flush()
+
+    def rename(self, row: ObjectRow, href: str) -> None:
+        """Give a member a new href (MOVE within a collection): the old href is
+        reported as removed, the new one as changed."""
+        rev = self._bury(row)
+        self._unbury(row.collection_id, [href])
+        row.href, row.rev, row.modified_at = href, rev, _now()
+        self.session.flush()
+
+    def _bury(self, row: ObjectRow) -> int:
+        """Record that ``row``'s href leaves its collection; returns the revision."""
+        rev = self.bump(row.collection_id)
+        tomb = self.session.get(TombstoneRow, (row.collection_id, row.href))
+        if tomb is None:
+            self.session.add(TombstoneRow(collection_id=row.collection_id, href=row.href, rev=rev, at=_now()))
+        else:
+            tomb.rev, tomb.at = rev, _now()
+        return rev
+
+    def _unbury(self, collection_id: int, hrefs: Iterable[str]) -> None:
+        hrefs = list(hrefs)
+        for first in range(0, len(hrefs), BATCH):
+            self.session.execute(delete(TombstoneRow).where(TombstoneRow.collection_id == collection_id,
+                                                            TombstoneRow.href.in_(hrefs[first:first + BATCH])))
+
+    def prune(self, before: datetime) -> int:
+        """Forget the hrefs that left their collections before ``before`` (naive
+        UTC). Each collection remembers the newest revision it forgot, and a
+        sync token older than that is refused from then on (RFC 6578 3.2: the
+        client then syncs afresh), so no client misses a removal. Returns how
+        many were forgotten."""
+        pruned = 0
+        horizons = self.session.execute(
+            select(TombstoneRow.collection_id, func.max(TombstoneRow.rev))
+            .where(TombstoneRow.at < before).group_by(TombstoneRow.collection_id)).all()
+        for collection_id, rev in horizons:
+            self.session.execute(update(CollectionRow).where(CollectionRow.id == collection_id,
+                                                             CollectionRow.pruned_rev < rev).values(pruned_rev=rev))
+            pruned += self.session.connection().execute(delete(TombstoneRow).where(
+                TombstoneRow.collection_id == collection_id, TombstoneRow.rev <= rev)).rowcount
+        return pruned
+
+
+# -- reads on a plain connection ----------------------------------------------------------
+
+OBJECT_COLUMNS = (ObjectRow.href, ObjectRow.uid, ObjectRow.etag, ObjectRow.text, ObjectRow.component,
+                  ObjectRow.start_ts, ObjectRow.end_ts, ObjectRow.exact, ObjectRow.modified_at)
+COLLECTION_COLUMNS = (CollectionRow.id, CollectionRow.principal, CollectionRow.name, CollectionRow.component,
+                      CollectionRow.rev, CollectionRow.props, CollectionRow.modified_at, CollectionRow.pruned_rev)
+_OBJECTS = select(*OBJECT_COLUMNS)
+_COLLECTIONS = select(*COLLECTION_COLUMNS)
+
+
+class CalendarReader:
+    """Reads of the calendar rows on a plain connection. Rows have the
+    attributes named by :data:`OBJECT_COLUMNS` and :data:`COLLECTION_COLUMNS`."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def instance_id(self) -> str:
+        """:meth:`Calendars.instance_id` (the store is open, so it exists)."""
+        key = str(self.conn.engine.url)
+        if key not in _INSTANCE_IDS:
+            value = self.conn.execute(select(Meta.value).where(Meta.key == "instance")).scalar()
+            if value is None:
+                raise NotFound("the store has no instance id: run `followups init`")
+            _INSTANCE_IDS[key] = value
+        return _INSTANCE_IDS[key]
+
+    def user(self, login: str) -> Any:
+        """The user's name and email, or None."""
+        return self.conn.execute(select(UserRow.name, UserRow.email).where(UserRow.login == login)).first()
+
+    def resource(self, login: str) -> Any:
+        """The resource's name and email, or None."""
+        return self.conn.execute(select(ResourceRow.name, ResourceRow.email)
+                                 .where(ResourceRow.login == login)).first()
+
+    def password_hash(self, login: str) -> str | None:
+        return self.conn.execute(select(UserRow.password_hash).where(UserRow.login == login)).scalar()
+
+    def collections(self, principal: str) -> list[Any]:
+        return list(self.conn.execute(_COLLECTIONS.where(CollectionRow.principal == principal)
+                                      .order_by(CollectionRow.id)))
+
+    def collection(self, principal: str, name: str) -> Any:
+        return self.conn.execute(_COLLECTIONS.where(CollectionRow.principal == principal,
+                                                    CollectionRow.name == name)).first()
+
+    def collection_by_id(self, collection_id: int) -> Any:
+        return self.conn.execute(_COLLECTIONS.where(CollectionRow.id == collection_id)).first()
+
+    def objects(self, collection_id: int, hrefs: Iterable[str] | None = None) -> list[Any]:
+        """The members, by href; only those at ``hrefs`` when given."""
+        stmt = _OBJECTS.where(ObjectRow.collection_id == collection_id)
+        if hrefs is None:
+            return list(self.conn.execute(stmt.order_by(ObjectRow.href)))
+        wanted = list(dict.fromkeys(hrefs))
+        found: list[Any] = []
+        for first in range(0, len(wanted), BATCH):
+            found += self.conn.execute(stmt.where(ObjectRow.href.in_(wanted[first:first + BATCH])))
+        return found
+
+    def in_range(self, collection_id: int, component: str | None, start: int, end: int) -> list[Any]:
+        """Members whose indexed range overlaps [start, end)."""
+        stmt = _OBJECTS.where(ObjectRow.collection_id == collection_id,
+                              ObjectRow.start_ts < end, ObjectRow.end_ts > start)
+        if component:
+            stmt = stmt.where(ObjectRow.component == component)
+        return list(self.conn.execute(stmt.order_by(ObjectRow.href)))
+
+    def has_uid(self, collection_id: int, uid: str) -> bool:
+        return self.conn.execute(select(ObjectRow.id).where(ObjectRow.collection_id == collection_id,
+                                                            ObjectRow.uid == uid)).first() is not None
+
+    def hrefs(self, collection_id: int) -> list[str]:
+        return sorted(self.conn.execute(select(ObjectRow.href)
+                                        .where(ObjectRow.collection_id == collection_id)).scalars())
+
+    def changed_since(self, collection_id: int, rev: int) -> list[str]:
+        """Hrefs of members added, changed or removed after revision ``rev``."""
+        changed = self.conn.execute(select(ObjectRow.href).where(ObjectRow.collection_id == collection_id,
+                                                                 ObjectRow.rev > rev)).scalars()
+        gone = self.conn.execute(select(TombstoneRow.href).where(TombstoneRow.collection_id == collection_id,
+                                                                 TombstoneRow.rev > rev)).scalars()
+        return sorted(set(changed) | set(gone))
+
+    def members_of(self, principal: str) -> list[tuple[str, str, str]]:
+        """(collection name, href, text) of every member of the principal's
+        collections (the benchmark and tests compare whole calendars)."""
+        return [(r[0], r[1], r[2]) for r in self.conn.execute(
+            select(CollectionRow.name, ObjectRow.href, ObjectRow.text)
+            .join(ObjectRow, ObjectRow.collection_id == CollectionRow.id)
+            .where(CollectionRow.principal == principal))]
