@@ -10,6 +10,7 @@ from mapping.directory import Directory, MemoryDirectory
 from mapping.errors import InvalidCalendarData, NoOrManyUids, UnknownTimezone, UnsupportedComponent
 from mapping.overlap import OverlapIndex, overlaps
 from mapping.parse import to_followup
+from mapping.privacy import mask, mask_text
 from mapping.recurrence import Instance, expand
 from mapping.render import render, render_text
 from mapping.timerange import MAX_TS, MIN_TS, time_range
@@ -29,6 +30,8 @@ __all__ = [
     "check_component",
     "component_name",
     "expand",
+    "mask",
+    "mask_text",
     "overlaps",
     "parse_calendar",
     "render",

@@ -40,6 +40,7 @@ from store.domain import (
     PartStat,
     Recurrence,
     User,
+    record_call_made,
 )
 from store.errors import InvalidFollowup, NotFound
 
@@ -154,22 +155,24 @@ def _kind(comp: Component, d: Directory, existing: Followup | None) -> Kind:
 
 
 def _type(comp: Component, kind: Kind, d: Directory, existing: Followup | None) -> FollowupType:
-    """X-CRM-TYPE when valid for the kind; else a category naming a type of the kind; else the stored
-    type if of the same kind; else the default type of the kind."""
+    """The spec's order: a category naming a type of the kind that disagrees with X-CRM-TYPE (the client
+    changed it); else X-CRM-TYPE when valid for the kind (left out or unknown: the stored type, if of
+    the kind); else the default type of the kind.
+
+    The categories agree when any of them names the X-CRM-TYPE type: the CRM writes the type's name
+    first and keeps the client's other categories, which may name other types, so only a client that
+    drops the type's name has changed it (this keeps a round trip from flipping between two types).
+    """
     of_kind = [t for t in d.types() if t.kind is kind]
-    told = _int(comp, "X-CRM-TYPE")
-    for t in of_kind:
-        if told is not None and t.id == told:
-            return t
-    for cat in _categories(comp):
-        for t in of_kind:
-            if t.name.casefold() == cat.strip().casefold():
-                return t
-    if existing is not None and existing.kind is kind:
-        for t in of_kind:
-            if t.id == existing.type_id:
-                return t
-    return d.default_type(kind)
+    wanted = _int(comp, "X-CRM-TYPE")
+    told = next((t for t in of_kind if t.id == wanted), None)
+    if told is None and existing is not None and existing.kind is kind:
+        told = next((t for t in of_kind if t.id == existing.type_id), None)
+    folded = [cat.strip().casefold() for cat in _categories(comp)]
+    named = [t for cat in folded for t in of_kind if t.name.casefold() == cat]
+    if named and (told is None or told not in named):
+        return named[0]
+    return told if told is not None else d.default_type(kind)
 
 
 def _linked(comp: Component, name: str, lookup: Any, current: int | None) -> int | None:
@@ -205,6 +208,8 @@ def _contacts(comp: Component, d: Directory, existing: Followup | None) -> tuple
 
 
 def _custom(comp: Component, d: Directory, existing: Followup | None) -> dict[int, str]:
+    """X-CRM-FIELD values of known fields, checked against their definitions: a value that does not fit is
+    refused (InvalidFollowup naming the field), never dropped. Unknown names are ignored, not refused."""
     custom = dict(existing.custom) if existing else {}
     values = comp.get("X-CRM-FIELD")
     by_name = {f.name.casefold(): f for f in d.fields()}
@@ -218,8 +223,10 @@ def _custom(comp: Component, d: Directory, existing: Followup | None) -> dict[in
             continue
         try:
             custom[definition.id] = definition.normalize(text)
-        except InvalidFollowup:
-            continue
+        except InvalidFollowup as exc:
+            reason = str(exc)
+            raise InvalidFollowup(f"custom {reason}" if reason.startswith("field ")
+                                  else f"custom field {definition.name!r}: {reason}") from None
     return custom
 
 
@@ -348,6 +355,25 @@ def _times(comp: Component, kind: Kind, completed: bool) -> tuple[Moment | None,
     return start, None, told
 
 
+def _made_call(f: Followup, comp: Component, owner: User, existing: Followup | None,
+               now: datetime | None) -> None:
+    """A call the client ticked off (STATUS:COMPLETED) is a made call, as ``followups call-made`` records it.
+
+    Without DTSTART (a planned call): start = the COMPLETED time, else the stored completion, else ``now``
+    (else, with no clock passed in, the completion the client's stamps give), lasting the owner's call
+    duration; the deadline stays (rendered as X-CRM-DEADLINE: RFC 5545 §3.6.2 allows DUE or DURATION,
+    not both). With DTSTART it keeps its times; only a missing length becomes the owner's call duration.
+    """
+    if f.kind is not Kind.CALL or f.completed_at is None:
+        return
+    if f.start is None:
+        stated = isinstance(_moment(comp, "COMPLETED"), datetime) or (existing is not None and existing.completed)
+        at = f.completed_at if stated or now is None else now.replace(microsecond=0)  # RFC 5545 §3.3.5: seconds
+        record_call_made(f, owner, at=at)
+    elif f.end is None and isinstance(f.start, datetime):
+        f.end = f.start + timedelta(minutes=owner.call_minutes)
+
+
 def _location(comp: Component, resource_ids: list[int], d: Directory) -> str:
     """The LOCATION, or "" when it only repeats the booked room's name (rendered from the room anyway)."""
     text = _text(comp, "LOCATION") or ""
@@ -379,11 +405,14 @@ def _occurrence(comp: Component, f: Followup, master_location: str) -> Occurrenc
     )
 
 
-def to_followup(cal: Calendar, owner: User, d: Directory, existing: Followup | None = None) -> Followup:
+def to_followup(cal: Calendar, owner: User, d: Directory, existing: Followup | None = None, *,
+                now: datetime | None = None) -> Followup:
     """A new follow-up from a client's calendar object (validated with ``Followup.validate``).
 
     ``existing`` (never changed) supplies the id, timestamps, notes and every
-    CRM-only value the client left out.
+    CRM-only value the client left out. ``now`` (aware) is the server's clock,
+    read by the caller: the mapping reads none. It is the start of a planned
+    call ticked off without a COMPLETED time.
     """
     if owner.id is None:
         raise InvalidFollowup("the owner has no id")
@@ -437,6 +466,7 @@ def to_followup(cal: Calendar, owner: User, d: Directory, existing: Followup | N
         modified_at=existing.modified_at if existing else None,
         id=existing.id if existing else None,
     )
+    _made_call(f, master, owner, existing, now)
     master_location = location_of(f, d)
     f.overrides = [_occurrence(c, f, master_location) for c in mains if "RECURRENCE-ID" in c]
     f.validate()

@@ -39,12 +39,13 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PRIVATE_CLASSES = ("PRIVATE", "CONFIDENTIAL")
 
 
-def render_text(f: Followup, d: Directory) -> str:
+def render_text(f: Followup, d: Directory, organizer_copy: bool = False) -> str:
     """The object as it goes on the wire: iCalendar text with CRLF line ends (RFC 5545 §3.1).
+    ``organizer_copy``: the organizer's own copy, whose ATTENDEEs carry SCHEDULE-STATUS.
 
     Generated VTIMEZONEs are spliced in as cached text: serializing them
     again for every object cost more than the rest of the object."""
-    cal = render_without_zones(f, d)
+    cal = render_without_zones(f, d, organizer_copy)
     zones = _zones(cal)
     text = to_text(cal)
     if not zones:
@@ -61,7 +62,7 @@ def render(f: Followup, d: Directory) -> Calendar:
     return cal
 
 
-def render_without_zones(f: Followup, d: Directory) -> Calendar:
+def render_without_zones(f: Followup, d: Directory, organizer_copy: bool = False) -> Calendar:
     """The calendar without the generated VTIMEZONEs (a client's own are kept):
     all the mapping needs to compare a client's object with a rendering."""
     data = ClientData.load(f.client_data)
@@ -72,9 +73,9 @@ def render_without_zones(f: Followup, d: Directory) -> Calendar:
         for name, value in props(data.calendar):
             if name not in ("VERSION", "PRODID"):
                 cal.add(name, value, encode=False)
-    cal.add_component(_component(f, d, None, data.master))
+    cal.add_component(_component(f, d, None, data.master, organizer_copy))
     for occ in f.overrides:
-        cal.add_component(_component(f, d, occ, data.for_instance(occ.recurrence_id)))
+        cal.add_component(_component(f, d, occ, data.for_instance(occ.recurrence_id), organizer_copy))
     custom_zones: list[Component] = []
     if data.calendar is not None:
         for sub in data.calendar.subcomponents:
@@ -141,7 +142,8 @@ def location_of(f: Followup, d: Directory) -> str:
     return f.location or room_name(f.resource_ids, d) or ""
 
 
-def _component(f: Followup, d: Directory, occ: Occurrence | None, data: Component | None) -> Component:
+def _component(f: Followup, d: Directory, occ: Occurrence | None, data: Component | None,
+               organizer_copy: bool = False) -> Component:
     comp: Component = Event() if f.kind is Kind.MEETING else Todo()
     assert comp.name == component_name(f.kind)
     _text(comp, "UID", f.uid)
@@ -170,7 +172,7 @@ def _component(f: Followup, d: Directory, occ: Occurrence | None, data: Componen
     if occ is None:
         _links(comp, f, d)
     if f.kind is Kind.MEETING and f.is_invitation:
-        _invitation(comp, f, d)
+        _invitation(comp, f, d, organizer_copy)
     location = occ.location if occ is not None and occ.location is not None else location_of(f, d)
     if location:
         _text(comp, "LOCATION", location)
@@ -314,8 +316,15 @@ def participant_address(p: Participant, d: Directory) -> tuple[str, str | None]:
     return (address if ":" in address else f"mailto:{address}"), p.name
 
 
-def _invitation(comp: Component, f: Followup, d: Directory) -> None:
-    """ORGANIZER and ATTENDEEs (RFC 5545 §3.8.4.1, §3.8.4.3; CUTYPE/ROLE/PARTSTAT §3.2.3, §3.2.16, §3.2.12)."""
+DELIVERED = "1.2"
+"""SCHEDULE-STATUS of an attendee the server delivered the meeting to (RFC 6638 §3.2.9, RFC 5546 §3.6)."""
+
+
+def _invitation(comp: Component, f: Followup, d: Directory, organizer_copy: bool = False) -> None:
+    """ORGANIZER and ATTENDEEs (RFC 5545 §3.8.4.1, §3.8.4.3; CUTYPE/ROLE/PARTSTAT §3.2.3, §3.2.16, §3.2.12).
+    On the organizer's copy, the CRM users and resources it was delivered to carry
+    SCHEDULE-STATUS=1.2 (RFC 6638 §3.2.9); contacts and external addresses get no
+    status, since no e-mail is sent."""
     try:
         owner = d.user(f.owner_id)
         _add(comp, "ORGANIZER", vCalAddress(f"mailto:{owner.email}"), {"CN": owner.name})
@@ -327,6 +336,8 @@ def _invitation(comp: Component, f: Followup, d: Directory) -> None:
                                   "PARTSTAT": p.partstat.value, "RSVP": "TRUE"}
         if cn:
             params["CN"] = cn
+        if organizer_copy and p.user_id is not None:
+            params["SCHEDULE-STATUS"] = DELIVERED
         _add(comp, "ATTENDEE", vCalAddress(address), params)
     for rid in f.resource_ids:
         try:
@@ -336,7 +347,8 @@ def _invitation(comp: Component, f: Followup, d: Directory) -> None:
         address = f"mailto:{resource.email}" if resource.email else f"urn:x-crm:resource:{rid}"
         _add(comp, "ATTENDEE", vCalAddress(address), {
             "CUTYPE": "ROOM" if resource.kind is ResourceKind.ROOM else "RESOURCE",
-            "ROLE": "NON-PARTICIPANT", "PARTSTAT": "ACCEPTED", "CN": resource.name})
+            "ROLE": "NON-PARTICIPANT", "PARTSTAT": "DECLINED" if rid in f.declined_resource_ids else "ACCEPTED",
+            "CN": resource.name, **({"SCHEDULE-STATUS": DELIVERED} if organizer_copy else {})})
 
 
 def _status(comp: Component, f: Followup, occ: Occurrence | None, data: Component | None) -> None:

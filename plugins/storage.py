@@ -28,7 +28,7 @@ from radicale.log import logger
 
 from plugins.settings import database_url
 from server.dav import context, errors
-from server.services import calendars
+from server.services import calendars, privacy
 from server.services.calendars import CollectionView, ObjectView, PrincipalView, WriteRequest
 from server.services.errors import Forbidden
 from server.services.followups import open_store
@@ -36,6 +36,12 @@ from server.services.followups import open_store
 T = TypeVar("T")
 _local = threading.local()
 ROOT_LAST_MODIFIED = "Thu, 01 Jan 2026 00:00:00 GMT"
+
+
+def _viewer() -> str:
+    """The login of the request this thread serves ("" before any lock: sees
+    no private object in full)."""
+    return str(getattr(_local, "viewer", "") or "")
 
 
 def _refused(message: str) -> BaseException:
@@ -52,6 +58,7 @@ class Collection(storage.BaseCollection):
         self._path = path
         self._principal = principal
         self._view = view
+        self._full = view is not None and privacy.sees_in_full(_viewer(), view.principal, view.name)
         self._items: dict[str, radicale_item.Item] | None = None
         if view is not None and view.items is not None:
             self._items = {o.href: self._item(o) for o in view.items}
@@ -93,7 +100,8 @@ class Collection(storage.BaseCollection):
         if self._view is None:
             return []
         if self._items is None:
-            self._items = {o.href: self._item(o) for o in calendars.objects(self._storage.engine, self._view.id)}
+            self._items = {o.href: self._item(o)
+                           for o in calendars.objects(self._storage.engine, self._view.id, full=self._full)}
         return list(self._items.values())
 
     def get_multi(self, hrefs: Iterable[str]) -> Iterable[tuple[str, radicale_item.Item | None]]:
@@ -102,7 +110,8 @@ class Collection(storage.BaseCollection):
             return [(h, None) for h in hrefs]
         if self._items is not None:
             return [(h, self._items.get(h)) for h in hrefs]
-        found = {o.href: self._item(o) for o in calendars.objects(self._storage.engine, self._view.id, hrefs)}
+        found = {o.href: self._item(o)
+                 for o in calendars.objects(self._storage.engine, self._view.id, hrefs, full=self._full)}
         return [(h, found.get(h)) for h in hrefs]
 
     def get_filtered(self, filters: Iterable[ET.Element]) -> Iterable[tuple[radicale_item.Item, bool]]:
@@ -111,7 +120,8 @@ class Collection(storage.BaseCollection):
         if self._view is None:
             return
         tag, start, end, simple = radicale_filter.simplify_prefilters(filters, "VCALENDAR")
-        for o, matched in calendars.query(self._storage.engine, self._view.id, tag, start, end, simple):
+        for o, matched in calendars.query(self._storage.engine, self._view.id, tag, start, end, simple,
+                                          full=self._full):
             yield self._item(o), matched
 
     def has_uid(self, uid: str) -> bool:
@@ -131,7 +141,9 @@ class Collection(storage.BaseCollection):
         sent_text = item.serialize()
         stored, _replaced = self._storage.write(
             lambda uow, user: calendars.put(uow, view.principal, view.name, href, sent_text, user))
-        context.outcome().rewritten = not calendars.same_text(stored.text, sent_text)
+        context.outcome().rewritten = stored is None or not calendars.same_text(stored.text, sent_text)
+        if stored is None:  # an invitee declined: the object left their calendar
+            return item, old
         return self._item(stored), old
 
     def delete(self, href: str | None = None) -> None:
@@ -151,6 +163,7 @@ class Storage(storage.BaseStorage):
     # -- locking: one transaction per write request ------------------------------------
     @contextmanager
     def acquire_lock(self, mode: str, user: str = "", *args: Any, **kwargs: Any) -> Iterator[None]:
+        _local.viewer = user  # whose request this is: what it may see (server.services.privacy)
         if mode != "w":
             yield
             return
@@ -196,7 +209,8 @@ class Storage(storage.BaseStorage):
                 for child in calendars.collections(self.engine, parts[0]):
                     yield Collection(self, f"{sane}/{child.name}", principal=principal, view=child)
             return
-        view = calendars.collection(self.engine, parts[0], parts[1], with_items=len(parts) == 2 and depth != "0")
+        view = calendars.collection(self.engine, parts[0], parts[1], with_items=len(parts) == 2 and depth != "0",
+                                    viewer=_viewer())
         if view is None:
             return
         coll = Collection(self, f"{parts[0]}/{parts[1]}", view=view)

@@ -53,6 +53,7 @@ class Rendered:
     start_ts: int
     end_ts: int
     exact: bool
+    private: bool = False
 
 
 _INSTANCE_IDS: dict[str, str] = {}
@@ -163,17 +164,19 @@ class Calendars:
         self._unbury(collection_id, [href])
         row = ObjectRow(collection_id=collection_id, href=href, uid=r.uid, followup_id=followup_id,
                         component=r.component, text=r.text, etag=r.etag, start_ts=r.start_ts, end_ts=r.end_ts,
-                        exact=r.exact, rev=rev, modified_at=_now())
+                        exact=r.exact, private=r.private, rev=rev, modified_at=_now())
         self.session.add(row)
         return row
 
     def change(self, row: ObjectRow, r: Rendered) -> bool:
         """Write ``r`` into ``row`` when it differs; whether it did."""
-        if row.etag == r.etag and row.uid == r.uid and (row.start_ts, row.end_ts) == (r.start_ts, r.end_ts):
+        if (row.etag, row.uid, row.start_ts, row.end_ts, row.private) == (r.etag, r.uid, r.start_ts, r.end_ts,
+                                                                            r.private):
             return False
         row.rev = self.bump(row.collection_id)
         row.text, row.etag, row.uid, row.component = r.text, r.etag, r.uid, r.component
         row.start_ts, row.end_ts, row.exact, row.modified_at = r.start_ts, r.end_ts, r.exact, _now()
+        row.private = r.private
         return True
 
     def add_many(self, collection_id: int, members: Sequence[tuple[int, Rendered]]) -> int:
@@ -193,7 +196,8 @@ class Calendars:
             taken.add(r.uid)
             fresh.append({"collection_id": collection_id, "href": f"{r.uid}.ics", "uid": r.uid,
                           "followup_id": followup_id, "component": r.component, "text": r.text, "etag": r.etag,
-                          "start_ts": r.start_ts, "end_ts": r.end_ts, "exact": r.exact, "modified_at": now})
+                          "start_ts": r.start_ts, "end_ts": r.end_ts, "exact": r.exact, "private": r.private,
+                          "modified_at": now})
         if not fresh:
             return 0
         top = self.bump(collection_id, len(fresh))
@@ -259,7 +263,7 @@ class Calendars:
 # -- reads on a plain connection ----------------------------------------------------------
 
 OBJECT_COLUMNS = (ObjectRow.href, ObjectRow.uid, ObjectRow.etag, ObjectRow.text, ObjectRow.component,
-                  ObjectRow.start_ts, ObjectRow.end_ts, ObjectRow.exact, ObjectRow.modified_at)
+                  ObjectRow.start_ts, ObjectRow.end_ts, ObjectRow.exact, ObjectRow.modified_at, ObjectRow.private)
 COLLECTION_COLUMNS = (CollectionRow.id, CollectionRow.principal, CollectionRow.name, CollectionRow.component,
                       CollectionRow.rev, CollectionRow.props, CollectionRow.modified_at, CollectionRow.pruned_rev)
 _OBJECTS = select(*OBJECT_COLUMNS)

@@ -9,6 +9,7 @@ from typing import Any
 from store import moments
 from store.domain import (
     Company,
+    ConflictPolicy,
     FieldDef,
     FieldType,
     Followup,
@@ -59,7 +60,8 @@ def user(row: UserRow) -> User:
 
 
 def resource(row: ResourceRow) -> Resource:
-    return Resource(login=row.login, name=row.name, kind=ResourceKind(row.kind), email=row.email, id=row.id)
+    return Resource(login=row.login, name=row.name, kind=ResourceKind(row.kind), email=row.email,
+                    on_conflict=ConflictPolicy(row.on_conflict), id=row.id)
 
 
 def company(row: CompanyRow) -> Company:
@@ -151,13 +153,15 @@ def followup_columns(f: Followup, owner_tz: str) -> dict[str, Any]:
 def participant_columns(f: Followup) -> list[dict[str, Any]]:
     return [
         {"position": i, "user_id": p.user_id, "person_id": p.person_id, "email": p.email, "name": p.name,
-         "partstat": p.partstat.value}
+         "partstat": p.partstat.value, "alarm_minutes": p.alarm_minutes, "client_data": p.client_data}
         for i, p in enumerate(f.participants)
     ]
 
 
 def booking_columns(f: Followup) -> list[dict[str, Any]]:
-    return [{"resource_id": rid, "position": i} for i, rid in enumerate(f.resource_ids)]
+    declined = set(f.declined_resource_ids)
+    return [{"resource_id": rid, "position": i, "partstat": "DECLINED" if rid in declined else "ACCEPTED"}
+            for i, rid in enumerate(f.resource_ids)]
 
 
 def value_columns(f: Followup) -> list[dict[str, Any]]:
@@ -215,10 +219,11 @@ def followup(row: FollowupRow) -> Followup:
         alarm_minutes=row.alarm_minutes,
         participants=[
             Participant(email=p.email, name=p.name, user_id=p.user_id, person_id=p.person_id,
-                        partstat=PartStat(p.partstat))
+                        partstat=PartStat(p.partstat), alarm_minutes=p.alarm_minutes, client_data=p.client_data)
             for p in row.participants
         ],
         resource_ids=[b.resource_id for b in row.resources],
+        declined_resource_ids=[b.resource_id for b in row.resources if b.partstat == "DECLINED"],
         location=row.location,
         conference=row.conference,
         priority=row.priority,

@@ -43,6 +43,15 @@ class ResourceKind(enum.StrEnum):
     EQUIPMENT = "equipment"
 
 
+class ConflictPolicy(enum.StrEnum):
+    """What a resource does with a booking that clashes with another."""
+
+    ALLOW = "allow"
+    """Both stay; the clash is reported in the CRM."""
+    DECLINE = "decline"
+    """The later booking gets the resource's PARTSTAT=DECLINED and does not block it."""
+
+
 class FieldType(enum.StrEnum):
     TEXT = "text"
     NUMBER = "number"
@@ -109,6 +118,7 @@ class Resource:
     name: str
     kind: ResourceKind = ResourceKind.ROOM
     email: str | None = None
+    on_conflict: ConflictPolicy = ConflictPolicy.ALLOW
     id: int | None = None
 
     def validate(self) -> None:
@@ -219,6 +229,10 @@ class Participant:
     user_id: int | None = None
     person_id: int | None = None
     partstat: PartStat = PartStat.NEEDS_ACTION
+    alarm_minutes: int | None = None
+    """A CRM user's own alarm on their copy of the meeting."""
+    client_data: str | None = None
+    """What a CRM user's client stored on their copy (alarms, X- lines); only their copy shows it."""
 
     def key(self) -> str:
         if self.user_id is not None:
@@ -282,6 +296,8 @@ class Followup:
     alarm_minutes: int | None = None
     participants: list[Participant] = field(default_factory=list)
     resource_ids: list[int] = field(default_factory=list)
+    declined_resource_ids: list[int] = field(default_factory=list)
+    """The booked resources that declined (their policy refused a clash): a subset of ``resource_ids``."""
     location: str = ""
     conference: str = ""
     priority: int | None = None
@@ -340,6 +356,7 @@ class Followup:
             overrides=[replace(o) for o in self.overrides],
             participants=[replace(p) for p in self.participants],
             resource_ids=list(self.resource_ids),
+            declined_resource_ids=list(self.declined_resource_ids),
             custom=dict(self.custom),
         )
 
@@ -352,6 +369,7 @@ class Followup:
             raise InvalidFollowup("a follow-up needs a UID of at most 255 characters")
         if self.priority is not None and not 0 <= self.priority <= 9:
             raise InvalidFollowup(f"priority must be 1 (high) to 9 (low), not {self.priority}")
+        self.declined_resource_ids = [r for r in self.declined_resource_ids if r in self.resource_ids]
         if self.alarm_minutes is not None and self.alarm_minutes < 0:
             raise InvalidFollowup("the alarm lead time cannot be negative")
         if self.kind is Kind.MEETING:

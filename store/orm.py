@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -54,6 +55,7 @@ class ResourceRow(Base):
     name: Mapped[str] = mapped_column(String(255))
     kind: Mapped[str] = mapped_column(String(16))
     email: Mapped[str | None] = mapped_column(String(320), index=True)
+    on_conflict: Mapped[str] = mapped_column(String(16), default="allow", server_default="allow")
 
 
 class CompanyRow(Base):
@@ -159,6 +161,10 @@ class ParticipantRow(Base):
     email: Mapped[str | None] = mapped_column(String(320))
     name: Mapped[str | None] = mapped_column(String(255))
     partstat: Mapped[str] = mapped_column(String(16))
+    alarm_minutes: Mapped[int | None] = mapped_column(Integer)
+    """The invitee's own alarm (their copy only)."""
+    client_data: Mapped[str | None] = mapped_column(Text)
+    """What the invitee's client stored (alarms, X- lines), for their copy only."""
 
 
 class BookingRow(Base):
@@ -166,6 +172,8 @@ class BookingRow(Base):
     followup_id: Mapped[int] = mapped_column(ForeignKey("followups.id", ondelete="CASCADE"), primary_key=True)
     resource_id: Mapped[int] = mapped_column(ForeignKey("resources.id"), primary_key=True, index=True)
     position: Mapped[int] = mapped_column(Integer)
+    partstat: Mapped[str] = mapped_column(String(16), default="ACCEPTED", server_default="ACCEPTED")
+    """The resource's answer: DECLINED when its policy refused a clashing booking."""
 
 
 class ValueRow(Base):
@@ -227,12 +235,22 @@ class ObjectRow(Base):
     query must then re-check the object itself."""
     rev: Mapped[int] = mapped_column(BigInteger)
     modified_at: Mapped[datetime] = mapped_column(DateTime)
+    private: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """The follow-up is private: anyone but the calendar's owner reads a busy block."""
     __table_args__ = (
         UniqueConstraint("collection_id", "href"),
         UniqueConstraint("collection_id", "uid"),
         Index("ix_objects_rev", "collection_id", "rev"),
         Index("ix_objects_range", "collection_id", "start_ts", "end_ts"),
     )
+
+
+class GrantRow(Base):
+    """A lead who may read a user's meetings and tasks (read-only, private ones masked)."""
+
+    __tablename__ = "grants"
+    lead_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
 
 
 class TombstoneRow(Base):

@@ -8,7 +8,7 @@ not at all, so a failed request leaves the store exactly as it was.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from types import TracebackType
@@ -35,6 +35,7 @@ from store.domain import (
     utcnow,
 )
 from store.errors import Conflict, InvalidFollowup, NotFound
+from store.grants import Grants
 from store.orm import (
     BookingRow,
     ChangeRow,
@@ -52,6 +53,9 @@ from store.orm import (
 )
 
 D = TypeVar("D")
+
+CLASH_CANDIDATES = 5000
+"""The most follow-ups one conflict check reads (:meth:`Followups.busy_between`)."""
 
 
 @dataclass(frozen=True)
@@ -190,6 +194,7 @@ class Users(_Records[User, UserRow]):
 
 class Resources(_Records[Resource, ResourceRow]):
     row_class, label, kind, to_domain = ResourceRow, "resource", "resource", staticmethod(convert.resource)
+    unseen = frozenset({"on_conflict"})
 
     def by_login(self, login: str) -> Resource:
         row = self.session.scalar(select(ResourceRow).where(ResourceRow.login == login))
@@ -484,6 +489,56 @@ class Followups:
         ).order_by(FollowupRow.start_utc, FollowupRow.id)
         return [convert.followup(r) for r in self.session.scalars(stmt)]
 
+    def busy_between(self, start: datetime, end: datetime, *, user_ids: Collection[int] = (),
+                     resource_ids: Collection[int] = (), anyone: bool = False, exclude: int | None = None,
+                     limit: int = CLASH_CANDIDATES) -> list[Followup]:
+        """Busy, not cancelled meetings and calls that may touch [start, end)
+        (naive UTC) and share a person or a resource with ``user_ids`` /
+        ``resource_ids``: owned by one of those users or inviting one who has
+        not declined, or booking one of those resources that has not declined.
+        ``anyone`` drops that condition. Recurring ones that started before
+        the window's end are included, as in :meth:`diary`; the caller
+        expands them. ``exclude`` leaves one follow-up out. At most ``limit``
+        rows, earliest start first: the bound on what a conflict check reads."""
+        shared: list[Any] = []
+        if user_ids:
+            invited = select(ParticipantRow.followup_id).where(
+                ParticipantRow.user_id.in_(list(user_ids)), ParticipantRow.partstat != "DECLINED")
+            shared += [FollowupRow.owner_id.in_(list(user_ids)), FollowupRow.id.in_(invited)]
+        if resource_ids:
+            shared.append(FollowupRow.id.in_(select(BookingRow.followup_id).where(
+                BookingRow.resource_id.in_(list(resource_ids)), BookingRow.partstat != "DECLINED")))
+        if not shared and not anyone:
+            return []
+        stmt = select(FollowupRow).where(
+            FollowupRow.busy.is_(True),
+            FollowupRow.cancelled.is_(False),
+            FollowupRow.kind.in_([Kind.MEETING.value, Kind.CALL.value]),
+            FollowupRow.start_utc.is_not(None),
+            FollowupRow.start_utc < end,
+            or_(FollowupRow.end_utc >= start, FollowupRow.rrule.is_not(None), FollowupRow.rdates.is_not(None)),
+        )
+        if shared:
+            stmt = stmt.where(or_(*shared))
+        if exclude is not None:
+            stmt = stmt.where(FollowupRow.id != exclude)
+        stmt = stmt.order_by(FollowupRow.start_utc, FollowupRow.id).limit(limit)
+        return [convert.followup(r) for r in self.session.scalars(stmt)]
+
+    def booked(self, resource_id: int, start: datetime, end: datetime, limit: int = 5000) -> list[Followup]:
+        """Follow-ups that book the resource (and were not declined by it) and
+        may touch [start, end) (naive UTC), as :meth:`diary` finds them; at
+        most ``limit``."""
+        booking = select(BookingRow.followup_id).where(BookingRow.resource_id == resource_id,
+                                                        BookingRow.partstat != "DECLINED")
+        stmt = select(FollowupRow).where(
+            FollowupRow.id.in_(booking),
+            FollowupRow.start_utc.is_not(None),
+            FollowupRow.start_utc < end,
+            or_(FollowupRow.end_utc >= start, FollowupRow.rrule.is_not(None), FollowupRow.rdates.is_not(None)),
+        ).order_by(FollowupRow.start_utc, FollowupRow.id).limit(limit)
+        return [convert.followup(r) for r in self.session.scalars(stmt)]
+
     def todo(self, user_id: int) -> list[Followup]:
         """Open to-dos and planned calls, by deadline (none last)."""
         stmt = select(FollowupRow).where(
@@ -552,6 +607,7 @@ class UnitOfWork:
         self.fields = Fields(self)
         self.followups = Followups(self)
         self.calendars = Calendars(self.session, self.engine)
+        self.grants = Grants(self.session)
         self.changed = {}
         return self
 

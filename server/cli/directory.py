@@ -24,6 +24,7 @@ from server.services import views
 from server.services.transaction import transaction
 from store.domain import (
     Company,
+    ConflictPolicy,
     FieldDef,
     FieldType,
     FollowupType,
@@ -136,7 +137,8 @@ def user_passwd(ctx: Context) -> int:
 
 def resource_add(ctx: Context) -> int:
     a = ctx.args
-    resource = Resource(login=a.login, name=a.name or a.login, kind=ResourceKind(a.kind), email=a.email)
+    resource = Resource(login=a.login, name=a.name or a.login, kind=ResourceKind(a.kind), email=a.email,
+                        on_conflict=ConflictPolicy(a.on_conflict or ConflictPolicy.ALLOW.value))
     if _exists(ctx, lambda uow: uow.resources.by_login(resource.login)):
         raise UsageError(f"resource {resource.login!r} exists already (see `followups resource list`)")
     services.add_resource(ctx.engine(), resource)
@@ -149,8 +151,32 @@ def resource_list(ctx: Context) -> int:
     if ctx.json:
         emit_json([views.resource_dict(r) for r in resources])
     else:
-        table([(r.id, r.login, r.name, r.kind.value, r.email) for r in resources],
-              ["ID", "LOGIN", "NAME", "KIND", "E-MAIL"])
+        table([(r.id, r.login, r.name, r.kind.value, r.email, r.on_conflict.value) for r in resources],
+              ["ID", "LOGIN", "NAME", "KIND", "E-MAIL", "ON CONFLICT"])
+    return 0
+
+
+def resource_update(ctx: Context) -> int:
+    a = ctx.args
+    if a.name is not None and not a.name.strip():
+        raise UsageError("the name is empty")
+    changes: dict[str, Any] = {"name": a.name.strip() if a.name else None,
+                               "on_conflict": ConflictPolicy(a.on_conflict) if a.on_conflict else None}
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if a.email is not None:
+        changes["email"] = a.email.strip() or None
+    if not changes:
+        raise UsageError("nothing to change: give --name, --email or --on-conflict")
+
+    def change(resource: Resource) -> None:
+        for key, value in changes.items():
+            setattr(resource, key, value)
+
+    resource = services.update_resource(ctx.engine(), a.login, change)
+    if ctx.json:
+        emit_json(views.resource_dict(resource))
+    else:
+        print(f"updated resource {resource.login}")
     return 0
 
 
@@ -286,11 +312,23 @@ def register(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     p.add_argument("--kind", choices=[k.value for k in ResourceKind], default=ResourceKind.ROOM.value,
                    help="room (default) or equipment")
     p.add_argument("--email", help="its address in invitations, e.g. room-fjord@example.com")
+    _on_conflict_option(p)
     add_json(p)
     p.set_defaults(handler=resource_add)
     p = resources.add_parser("list", help="list resources", description="List resources.")
     add_json(p)
     p.set_defaults(handler=resource_list)
+    p = resources.add_parser("update", help="change a resource's name, e-mail or conflict policy",
+                             description="Change a resource; only the options given change. A new --on-conflict "
+                                         "applies to its existing bookings at once: with decline, of two clashing "
+                                         "bookings (within two years) the later one is declined; with allow, "
+                                         "every booking it declined is accepted again.")
+    p.add_argument("login")
+    p.add_argument("--name", help="display name")
+    p.add_argument("--email", help="its address in invitations ('' for none)")
+    _on_conflict_option(p)
+    add_json(p)
+    p.set_defaults(handler=resource_update)
 
     _simple(sub, parser_class, "company", "companies", company_add, company_list)
     person_parsers = _simple(sub, parser_class, "person", "contact persons", person_add, person_list)
@@ -311,6 +349,13 @@ def register(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
                      help="value type (default text)")
     add.add_argument("--value", dest="values", action="append", metavar="VALUE",
                      help="a choice of a list field (repeatable, or comma-separated)")
+
+
+def _on_conflict_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--on-conflict", choices=[c.value for c in ConflictPolicy], metavar="allow|decline",
+                   help="when a booking clashes with another: allow keeps both and reports the clash "
+                        "(the default for a new resource); decline declines the later booking "
+                        "(PARTSTAT=DECLINED), which then does not block the resource")
 
 
 def _user_options(p: argparse.ArgumentParser) -> None:

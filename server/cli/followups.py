@@ -7,12 +7,14 @@ rejected option leaves the store as it was and the calendars stay current.
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from server.cli.common import (
+    PROG,
     Context,
     UsageError,
     add_json,
@@ -26,7 +28,8 @@ from server.cli.common import (
     record_id,
     tz_option,
 )
-from server.cli.views import show_followup
+from server.cli.views import describe, show_followup
+from server.services import conflicts
 from server.services import followups as services
 from server.services.transaction import transaction
 from store.domain import (
@@ -304,6 +307,7 @@ def cmd_add(ctx: Context) -> int:
         f = build(uow, Kind(ctx.args.kind), ctx.args)
     services.create(engine, f)
     assert f.id is not None
+    warn_clashes(ctx, f.id)
     if ctx.json:
         show_followup(ctx, f.id)
     else:
@@ -318,7 +322,23 @@ def cmd_show(ctx: Context) -> int:
 
 def cmd_update(ctx: Context) -> int:
     f = services.modify(ctx.engine(), ctx.args.id, change_from(ctx.args))
+    assert f.id is not None
+    warn_clashes(ctx, f.id)
     return _done_with(ctx, f, "updated")
+
+
+def warn_clashes(ctx: Context, id: int) -> None:
+    """One line on stderr per clash of the follow-up just written, and per
+    resource that declined it; the write stands (exit code 0)."""
+    with transaction(ctx.engine(), write=False) as uow:
+        f = uow.followups.get(id)
+        tz = zone(uow.users.get(f.owner_id).tz)
+        clashes, refusals = conflicts.find(uow, f), conflicts.refusals(uow, f)
+    for c in clashes:
+        print(f"{PROG}: warning: clashes with {describe(c, tz)}", file=sys.stderr)
+    for c in refusals:
+        print(f"{PROG}: warning: {c.shared} declined the booking: it clashes with {describe(c, tz, shared=False)}",
+              file=sys.stderr)
 
 
 def _done_with(ctx: Context, f: Followup, verb: str) -> int:
@@ -429,7 +449,9 @@ def _options(p: argparse.ArgumentParser, update: bool) -> None:
 
 def register(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     add = sub.add_parser("add", help="create a meeting, to-do or call",
-                         description="Create a follow-up; prints its id (with --json, the follow-up).")
+                         description="Create a follow-up; prints its id (with --json, the follow-up). A clash "
+                                     "with another busy follow-up (a shared person or resource at the same "
+                                     "time) is a warning on stderr, one line each; the follow-up is created.")
     kinds = add.add_subparsers(dest="kind", metavar="KIND", required=True, parser_class=parser_class)
     notes = {
         Kind.MEETING: "A meeting needs --start; without --end or --duration it lasts the owner's default.",
@@ -442,14 +464,17 @@ def register(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
         _options(p, update=False)
         p.set_defaults(handler=cmd_add)
 
-    p = sub.add_parser("show", help="show a follow-up", description="Show every property of a follow-up.")
+    p = sub.add_parser("show", help="show a follow-up",
+                       description="Show every property of a follow-up, and the busy follow-ups it clashes "
+                                   "with (see `followups conflicts --help`).")
     p.add_argument("id", type=record_id)
     add_json(p)
     p.set_defaults(handler=cmd_show)
 
     p = sub.add_parser("update", help="change a follow-up",
                        description="Change a follow-up; only the options given change. Moving a meeting keeps "
-                                   "its length unless --end or --duration is given.")
+                                   "its length unless --end or --duration is given. Clashes with other busy "
+                                   "follow-ups are warnings on stderr, one line each.")
     p.add_argument("id", type=record_id)
     _options(p, update=True)
     p.set_defaults(handler=cmd_update)

@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from server import config
 from server.cli import directory as cli_directory
 from server.cli import followups as cli_followups
+from server.cli import team as cli_team
 from server.cli import views as cli_views
 from server.cli.common import PROG, Context, Parser, Progress, emit_json, non_negative_int
 from store.errors import Conflict, InvalidFollowup, NotFound, StoreError
@@ -136,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_directory.register(sub, Parser)
     cli_followups.register(sub, Parser)
+    cli_team.register(sub, Parser)
     cli_views.register(sub, Parser)
 
     p = sub.add_parser("serve", help="run the CalDAV server", description="Run the CalDAV server over the store.")

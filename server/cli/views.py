@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from server.cli.common import (
     Context,
+    UsageError,
     add_json,
     emit_json,
     local_midnight,
@@ -21,15 +22,18 @@ from server.cli.common import (
     record_id,
     short,
     table,
+    tz_option,
 )
-from server.services import followups, views
+from server.services import conflicts, followups, views
 from server.services.directory import DbDirectory
 from server.services.transaction import transaction
 from store.domain import Moment, is_date, zone
+from store.errors import NotFound
 from store.moments import FLOATING_SLACK
 from store.uow import UnitOfWork
 
 DIARY_LIMIT = 10000
+CONFLICT_DAYS = 30
 
 
 def window(a: argparse.Namespace, today: date) -> tuple[str, date, date]:
@@ -172,10 +176,21 @@ def cmd_history(ctx: Context) -> int:
     return 0
 
 
+def describe(c: conflicts.Clash, tz: ZoneInfo, shared: bool = True) -> str:
+    """``#12 "Budget review" (anna) on room-fjord at 2026-12-01 10:00``: a clash in one line."""
+    what = ("" if not shared else f" on {c.shared}" if c.shared_kind == conflicts.RESOURCE else f" for {c.shared}")
+    title = c.other_title.replace('"', "'")
+    return f'#{c.other_id} "{title}" ({c.other_owner}){what} at {short(c.start, tz)}'
+
+
 def show_followup(ctx: Context, id: int) -> None:
     with transaction(ctx.engine(), write=False) as uow:
         f = uow.followups.get(id)
-        data = views.followup_dict(f, DbDirectory(uow))
+        d = DbDirectory(uow)
+        data = views.followup_dict(f, d)
+        tz = zone(d.user(f.owner_id).tz)
+        clashes = conflicts.find(uow, f)
+        data["conflicts"] = [views.clash_dict(c, tz) for c in clashes]
     if ctx.json:
         emit_json(data)
         return
@@ -211,7 +226,40 @@ def show_followup(ctx: Context, id: int) -> None:
     for name, value in data["fields"].items():
         items.append((name, value))
     items.append(("uid", data["uid"]))
+    items += [("conflict", describe(c, tz)) for c in clashes]
     pairs(items)
+
+
+def cmd_conflicts(ctx: Context) -> int:
+    """Clashes in a window: everyone's, or those of one user or resource."""
+    a = ctx.args
+    with transaction(ctx.engine(), write=False) as uow:
+        user_id = resource_id = None
+        tz: ZoneInfo = a.tz or zone("UTC")
+        if a.who:
+            try:
+                user = uow.users.by_login(a.who)
+                user_id, tz = user.id, a.tz or zone(user.tz)
+            except NotFound:
+                try:
+                    resource_id = uow.resources.by_login(a.who).id
+                except NotFound:
+                    raise NotFound(f"no user or resource {a.who!r} (see `followups user list` and "
+                                   "`followups resource list`)") from None
+        first = parse_day(a.first) if a.first else datetime.now(tz).date()
+        last = parse_day(a.last) if a.last else first + timedelta(days=CONFLICT_DAYS - 1)
+        if last < first:
+            raise UsageError(f"--to {last} is before --from {first}")
+        found = conflicts.in_window(uow, local_midnight(first, tz), local_midnight(last + timedelta(days=1), tz),
+                                    user_id, resource_id)
+    if ctx.json:
+        emit_json([views.overlap_dict(o, tz) for o in found])
+        return 0
+    table([(_when(o.start, o.end, tz), f"#{o.first.id} {o.first.title} ({o.first_owner})",
+            f"#{o.second.id} {o.second.title} ({o.second_owner})", ", ".join(o.users + o.resources))
+           for o in found],
+          ["WHEN", "FOLLOW-UP", "CLASHES WITH", "SHARED"])
+    return 0
 
 
 def register(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
@@ -242,6 +290,22 @@ def register(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
         which.add_argument(f"--{name}", type=record_id, metavar="ID", help=f"the {name}'s id")
     add_json(p)
     p.set_defaults(handler=cmd_activities)
+
+    p = sub.add_parser("conflicts", help="busy follow-ups that overlap and share a person or a resource",
+                       description="Clashes in a window: two busy, not cancelled meetings or calls whose times "
+                                   "overlap (recurring ones occurrence by occurrence) and that share a person "
+                                   "(the owner, or a participant who has not declined) or a resource (that has "
+                                   "not declined them). Each clash is listed once: when, the two follow-ups and "
+                                   "what they share. Default: everyone's, from today for 30 days, in the user's "
+                                   "time zone (else UTC).")
+    p.add_argument("who", nargs="?", metavar="USER|RESOURCE",
+                   help="only the clashes over this user's time or this resource (a login)")
+    p.add_argument("--from", dest="first", metavar="DATE", help="first day, YYYY-MM-DD (default: today)")
+    p.add_argument("--to", dest="last", metavar="DATE",
+                   help=f"last day included, YYYY-MM-DD (default: {CONFLICT_DAYS} days from --from)")
+    p.add_argument("--tz", type=tz_option, metavar="ZONE", help="IANA time zone of the days and the times shown")
+    add_json(p)
+    p.set_defaults(handler=cmd_conflicts)
 
     p = sub.add_parser("history", help="who created and changed a follow-up, and when",
                        description="The change log of one follow-up, oldest first: every create, update and "

@@ -22,6 +22,7 @@ bodies are generic).
 
 from __future__ import annotations
 
+import gzip
 import io
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -30,9 +31,9 @@ from sqlalchemy import Engine
 
 import mapping
 from server.config import Settings
-from server.dav import context, errors, put
+from server.dav import context, errors, put, scheduling
 from server.dav.radicale_config import radicale_configuration
-from server.services.errors import BodyTooLarge, Forbidden
+from server.services.errors import BodyTooLarge, Forbidden, InvalidFollowup
 from server.services.projection import BOOKINGS, COMPONENTS
 from store import db
 
@@ -49,14 +50,27 @@ class Application:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         context.reset()
-        if environ.get("REQUEST_METHOD", "GET").upper() == "PUT":
-            answer = self._put(environ)
-            if answer is not None:
-                return self._respond(start_response, *answer)
+        method = environ.get("REQUEST_METHOD", "GET").upper()
+        parts = [p for p in environ.get("PATH_INFO", "").split("/") if p]
+        answer: errors.Response | None = None
+        try:
+            if method == "PUT":
+                answer = self._put(environ)
+            elif method == "REPORT" and len(parts) == 2:
+                answer = self._report(environ, parts)
+            elif method == "POST" and len(parts) == 2 and parts[1] == scheduling.OUTBOX:
+                answer = self._outbox(environ, parts)
+        except errors.ANSWERED as exc:
+            answer = errors.response(exc)
+        if answer is not None:
+            return self._respond(start_response, *answer)
+        if method == "PROPFIND" and len(parts) == 1:
+            return self._principal_propfind(environ, start_response, parts[0])
         replaced: list[bytes] = []
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             outcome = context.outcome()
+            headers = scheduling.dav_header(headers)
             if outcome.rewritten and status[:3] in {"200", "201", "204"}:
                 headers = [(k, v) for k, v in headers if k.lower() != "etag"]
             elif outcome.error is not None and status[:1] == "4":
@@ -72,6 +86,59 @@ class Application:
             return replaced
         return body  # type: ignore[no-any-return]
 
+    def _body(self, environ: dict[str, Any]) -> bytes:
+        """The request body (at most ``max_body``), left readable for Radicale."""
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            raise InvalidFollowup("Content-Length is not a number") from None
+        if length > self.max_body:
+            raise BodyTooLarge(length, self.max_body)
+        raw = environ["wsgi.input"].read(length) if length > 0 else b""
+        environ["wsgi.input"] = io.BytesIO(raw)
+        return raw  # type: ignore[no-any-return]
+
+    def _report(self, environ: dict[str, Any], parts: list[str]) -> errors.Response | None:
+        """A free-busy-query, for any logged-in user (server.dav.scheduling); other REPORTs go to Radicale."""
+        body = self._body(environ)
+        if not scheduling.is_freebusy_query(body):
+            return None
+        user = scheduling.user_of(self.engine, environ)
+        return None if user is None else scheduling.freebusy_report(self.engine, user, parts, body)
+
+    def _outbox(self, environ: dict[str, Any], parts: list[str]) -> errors.Response | None:
+        body = self._body(environ)
+        user = scheduling.user_of(self.engine, environ)
+        return None if user is None else scheduling.outbox_post(self.engine, user, parts, body)
+
+    def _principal_propfind(self, environ: dict[str, Any], start_response: StartResponse,
+                            login: str) -> Iterable[bytes]:
+        """Radicale's PROPFIND on a principal, with the scheduling properties
+        filled in (server.dav.scheduling.principal_properties)."""
+        held: list[Any] = []
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            held[:] = [status, scheduling.dav_header(headers), exc_info]
+            return lambda data: None
+
+        result = self.radicale(environ, start)
+        try:
+            body = b"".join(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        status, headers, exc_info = held
+        if status.startswith("207"):
+            gzipped = any(k.lower() == "content-encoding" and "gzip" in v.lower() for k, v in headers)
+            plain = gzip.decompress(body) if gzipped else body
+            rewritten = scheduling.principal_properties(self.engine, login, plain)
+            if rewritten is not plain:
+                body = gzip.compress(rewritten) if gzipped else rewritten
+                headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+                headers.append(("Content-Length", str(len(body))))
+        start_response(status, headers, exc_info)
+        return [body]
+
     def _respond(self, start_response: StartResponse, status: str, headers: list[tuple[str, str]],
                  body: bytes) -> list[bytes]:
         start_response(status, headers + [("Content-Length", str(len(body)))])
@@ -84,20 +151,16 @@ class Application:
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
-            return errors.text("400 Bad Request", "Content-Length is not a number")
-        try:
-            if length > self.max_body:
-                raise BodyTooLarge(length, self.max_body)
-            if len(parts) != 3 or parts[1] not in COMPONENTS:
-                return None
-            raw = environ["wsgi.input"].read(length) if length else b""
-            environ["wsgi.input"] = io.BytesIO(raw)
-            if parts[1] == BOOKINGS:
-                raise Forbidden("bookings calendars are read-only: book a resource by inviting it")
-            cal = mapping.parse_calendar(raw)
-            mapping.check_component(cal, COMPONENTS[parts[1]])
-        except errors.ANSWERED as exc:
-            return errors.response(exc)
+            raise InvalidFollowup("Content-Length is not a number") from None
+        if length > self.max_body:
+            raise BodyTooLarge(length, self.max_body)
+        if len(parts) != 3 or parts[1] not in COMPONENTS:
+            return None
+        raw = self._body(environ)
+        if parts[1] == BOOKINGS:
+            raise Forbidden("bookings calendars are read-only: book a resource by inviting it")
+        cal = mapping.parse_calendar(raw)
+        mapping.check_component(cal, COMPONENTS[parts[1]])
         return put.handle(self.engine, environ, parts, raw, cal)
 
 

@@ -56,7 +56,7 @@ def _write(engine: Engine, environ: dict[str, Any], parts: list[str], raw: bytes
             return None  # no such calendar: Radicale's answer
         except errors.ANSWERED as exc:
             return errors.response(exc)
-    headers = [("ETag", stored.etag)] if calendars.same_text(stored.text, sent) else []
+    headers = [("ETag", stored.etag)] if stored is not None and calendars.same_text(stored.text, sent) else []
     return ("204 No Content" if replaced else "201 Created"), headers, b""
 
 

@@ -16,7 +16,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from types import TracebackType
@@ -26,7 +26,7 @@ from icalendar import Calendar
 from sqlalchemy import Engine
 
 import mapping
-from server.services import auth, projection
+from server.services import auth, grants, privacy, projection
 from server.services.directory import DbDirectory
 from server.services.errors import Forbidden, InvalidSyncToken, NotFound, PreconditionFailed, UidConflict
 from server.services.projection import BOOKINGS, MEETINGS, TASKS, USER_COLLECTIONS, Target
@@ -53,6 +53,15 @@ class ObjectView:
     end_ts: int
     exact: bool
     last_modified: str
+    private: bool = False
+
+    def shown(self, full: bool) -> ObjectView:
+        """This object as a viewer sees it (:mod:`server.services.privacy`):
+        itself, or its busy block when it is private and ``full`` is false."""
+        if full or not self.private:
+            return self
+        text, etag = privacy.masked(self.text, self.etag)
+        return replace(self, text=text, etag=etag)
 
 
 @dataclass
@@ -81,10 +90,11 @@ def http_date(value: datetime) -> str:
     return format_datetime(value.replace(tzinfo=UTC), usegmt=True)
 
 
-def _object(row: Any) -> ObjectView:
-    """An object view of a row with :data:`store.calendar.OBJECT_COLUMNS`."""
+def _object(row: Any, full: bool = True) -> ObjectView:
+    """An object view of a row with :data:`store.calendar.OBJECT_COLUMNS`, as a
+    viewer who does (not) see private objects in ``full`` sees it."""
     return ObjectView(row.href, row.uid, row.etag, row.text, row.component, row.start_ts, row.end_ts, row.exact,
-                      http_date(row.modified_at))
+                      http_date(row.modified_at), bool(row.private)).shown(full)
 
 
 def _collection(instance: str, row: Any) -> CollectionView:
@@ -120,7 +130,9 @@ def rights(engine: Engine, user: str, parts: list[str]) -> str:
     does not exist answers 404 there (as in vanilla Radicale; clients tell
     "not found" from "not allowed" by it) while MKCALENDAR, MKCOL and PUT into
     it still answer 403. In someone else's home everything answers 403, so
-    nothing about it leaks."""
+    nothing about it leaks. A lead who was granted a user's diary
+    (``server.services.grants``) reads that user's ``meetings`` and ``tasks``,
+    private follow-ups masked (``server.services.privacy``)."""
     if not user:
         return ""
     if not parts:
@@ -131,6 +143,8 @@ def rights(engine: Engine, user: str, parts: list[str]) -> str:
         if len(parts) == 2:
             return "rw" if may_write(user, parts[0], parts[1]) else "r"
         return ""
+    if len(parts) <= 2 and grants.may_read(engine, user, parts[0]):
+        return "R" if len(parts) == 1 else ("r" if parts[1] in USER_COLLECTIONS else "")
     if len(parts) <= 2 and principal_kind(engine, parts[0]) == "resource":
         return "R" if len(parts) == 1 else ("r" if parts[1] == BOOKINGS else "")
     return ""
@@ -149,6 +163,20 @@ def principal(engine: Engine, login: str) -> PrincipalView | None:
         return PrincipalView(login, "resource", res.name, res.email) if res is not None else None
 
 
+def principal_by_address(engine: Engine, address: str) -> str | None:
+    """The login of the user, else the resource, whose e-mail ``address``
+    (``mailto:...``, any case) is; None for anyone else."""
+    email = address[7:] if address.lower().startswith("mailto:") else ""
+    if not email:
+        return None
+    with transaction(engine, write=False) as uow:
+        user = uow.users.by_email(email)
+        if user is not None:
+            return user.login
+        resource = uow.resources.by_email(email)
+        return resource.login if resource is not None else None
+
+
 def principal_kind(engine: Engine, login: str) -> str | None:
     """"user", "resource" or None."""
     found = principal(engine, login)
@@ -162,26 +190,33 @@ def collections(engine: Engine, login: str) -> list[CollectionView]:
         return [_collection(instance, row) for row in r.collections(login)]
 
 
-def collection(engine: Engine, login: str, name: str, with_items: bool = False) -> CollectionView | None:
+def collection(engine: Engine, login: str, name: str, with_items: bool = False,
+               viewer: str | None = None) -> CollectionView | None:
+    """The calendar, with its members when ``with_items``, as ``viewer`` sees
+    them (None: the owner's view, for the application itself)."""
     with _reading(engine) as r:
         row = r.collection(login, name)
         if row is None:
             return None
         view = _collection(r.instance_id(), row)
         if with_items:
-            view.items = [_object(o) for o in r.objects(row.id)]
+            full = viewer is None or privacy.sees_in_full(viewer, login, name)
+            view.items = [_object(o, full) for o in r.objects(row.id)]
         return view
 
 
-def objects(engine: Engine, collection_id: int, hrefs: Iterable[str] | None = None) -> list[ObjectView]:
+def objects(engine: Engine, collection_id: int, hrefs: Iterable[str] | None = None,
+            full: bool = True) -> list[ObjectView]:
+    """Members (those at ``hrefs``), masked where private unless ``full``."""
     with _reading(engine) as r:
-        return [_object(o) for o in r.objects(collection_id, hrefs)]
+        return [_object(o, full) for o in r.objects(collection_id, hrefs)]
 
 
-def in_range(engine: Engine, collection_id: int, component: str | None, start: int, end: int) -> list[ObjectView]:
+def in_range(engine: Engine, collection_id: int, component: str | None, start: int, end: int,
+             full: bool = True) -> list[ObjectView]:
     """Objects whose indexed range overlaps [start, end) (RFC 4791 9.9)."""
     with _reading(engine) as r:
-        return [_object(o) for o in r.in_range(collection_id, component, start, end)]
+        return [_object(o, full) for o in r.in_range(collection_id, component, start, end)]
 
 
 _OVERLAP_CACHE: OrderedDict[str, mapping.OverlapIndex] = OrderedDict()
@@ -205,7 +240,7 @@ def _overlap_index(o: ObjectView) -> mapping.OverlapIndex:
 
 
 def query(engine: Engine, collection_id: int, component: str | None, start: int, end: int,
-          simple: bool) -> list[tuple[ObjectView, bool]]:
+          simple: bool, full: bool = True) -> list[tuple[ObjectView, bool]]:
     """calendar-query candidates and whether each fully matches the filter.
 
     With a simple filter (one component and a time range), every object is
@@ -214,7 +249,7 @@ def query(engine: Engine, collection_id: int, component: str | None, start: int,
     instances, so no query ever expands a series from its first instance.
     Other filters are left to Radicale (``False``)."""
     found = []
-    for o in in_range(engine, collection_id, component, start, end):
+    for o in in_range(engine, collection_id, component, start, end, full):
         if not simple:
             found.append((o, False))
         elif o.exact and o.component == "VEVENT":
@@ -328,9 +363,11 @@ def set_props(uow: UnitOfWork, login: str, name: str, user: str, props: dict[str
 
 
 def put(uow: UnitOfWork, login: str, name: str, href: str, data: str, user: str,
-        parsed: Calendar | None = None, if_match: str = "", if_none_match: bool = False) -> tuple[ObjectView, bool]:
-    """Create or replace the object at ``href``. Returns the stored object and
-    whether it replaced one. ``parsed`` is ``data`` already parsed by
+        parsed: Calendar | None = None, if_match: str = "",
+        if_none_match: bool = False) -> tuple[ObjectView | None, bool]:
+    """Create or replace the object at ``href``. Returns the stored object
+    (None when an invitee declined, which takes the meeting out of their
+    calendar) and whether it replaced one. ``parsed`` is ``data`` already parsed by
     ``mapping.parse_calendar``, when the caller has it; ``if_match`` and
     ``if_none_match`` are the request's preconditions (RFC 9110 13.1),
     checked in the same transaction as the write."""
@@ -353,33 +390,39 @@ def put(uow: UnitOfWork, login: str, name: str, href: str, data: str, user: str,
         if before.owner_id != owner.id:
             f = invitee_reply(uow, before, cal, owner)
         else:
-            f = mapping.to_followup(cal, owner, d, existing=before)
+            f = mapping.to_followup(cal, owner, d, existing=before, now=datetime.now(UTC))
             f.id, f.owner_id = before.id, before.owner_id
         uow.followups.update(f)
     else:
         clash = uow.calendars.href_of_uid(coll.id, uid)
         if clash is not None:
             raise UidConflict(uid, clash)
-        f = mapping.to_followup(cal, owner, d)
+        f = mapping.to_followup(cal, owner, d, now=datetime.now(UTC))
         f.owner_id = owner.id  # type: ignore[assignment]
         uow.followups.add(f)
     rows = projection.project(uow, d, f, hrefs={Target(login, name): href}, new=row is None)
     stored = rows.get(Target(login, name))
     if stored is None:
+        if row is not None and f.owner_id != owner.id:
+            return None, True  # the invitee declined: the meeting leaves their calendar
         raise UidConflict(uid)
     return _object(stored), row is not None
 
 
 def invitee_reply(uow: UnitOfWork, before: Followup, cal: Calendar, invitee: User) -> Followup:
-    """Apply an invitee's PUT of their copy: only their own PARTSTAT changes
-    (the mapping spec); everything else stays the organizer's."""
-    parsed = mapping.to_followup(cal, uow.users.get(before.owner_id), DbDirectory(uow), existing=before)
+    """Apply an invitee's PUT of their copy (the mapping spec): their own
+    PARTSTAT, and their own alarm and client lines (X-MOZ-*, X-APPLE-*, other
+    alarms), kept for their copy only. Everything else stays the organizer's."""
+    d = DbDirectory(uow)
+    mine = projection.copy_for(before, Target(invitee.login, MEETINGS), d)
+    parsed = mapping.to_followup(cal, uow.users.get(before.owner_id), d, existing=mine)
     f = before.copy()
     for p in f.participants:
         if p.user_id == invitee.id:
             for q in parsed.participants:
                 if q.user_id == invitee.id:
                     p.partstat = q.partstat
+            p.alarm_minutes, p.client_data = parsed.alarm_minutes, parsed.client_data
     return f
 
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
-from server.services import projection
+from server.services import conflicts, projection
 from server.services.auth import hash_password
 from server.services.directory import DbDirectory
 from server.services.transaction import transaction
@@ -92,6 +92,22 @@ def add_resource(engine: Engine, resource: Resource, actor: str = "system") -> R
     return resource
 
 
+def update_resource(engine: Engine, login: str, change: Callable[[Resource], None], actor: str = "system") -> Resource:
+    """Change a resource. A new conflict policy applies to its bookings at
+    once (:func:`server.services.conflicts.resettle`): ``decline`` declines
+    the later of each clashing pair within the horizon, ``allow`` accepts
+    every booking it had declined."""
+    with transaction(engine, actor=actor) as uow:
+        resource = uow.resources.by_login(login)
+        policy = resource.on_conflict
+        change(resource)
+        uow.resources.update(resource)
+        if resource.on_conflict is not policy:
+            conflicts.resettle(uow, resource)
+        uow.commit()
+    return resource
+
+
 # -- follow-ups ------------------------------------------------------------------------
 
 
@@ -104,12 +120,16 @@ def create(engine: Engine, f: Followup, actor: str = "system", source: Source = 
 
 def create_many(engine: Engine, followups: list[Followup], actor: str = "system",
                 progress: Callable[[int], None] | None = None, batch: int = 500) -> int:
-    """Bulk import: batches of ``batch`` follow-ups per transaction."""
+    """Bulk import: batches of ``batch`` follow-ups per transaction. The
+    resources' conflict policies apply as on any other write, the oldest
+    booking keeping a resource (:func:`server.services.conflicts.settle_all`)."""
     done = 0
     for first in range(0, len(followups), batch):
         with transaction(engine, actor=actor) as uow:
             chunk = uow.followups.add_many(followups[first:first + batch])
-            projection.project_new(uow, DbDirectory(uow), chunk)
+            d = DbDirectory(uow)
+            conflicts.settle_all(uow, d, chunk)
+            projection.project_new(uow, d, chunk)
             uow.commit()
         done += len(followups[first:first + batch])
         if progress:

@@ -21,10 +21,12 @@ business: :class:`store.calendar.Calendars`.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import mapping
+from server.services import conflicts
 from server.services.directory import DbDirectory
 from store.calendar import Rendered
 from store.domain import Followup, Kind, PartStat, Resource, User
@@ -74,7 +76,7 @@ def ensure_resource_collection(uow: UnitOfWork, resource: Resource) -> None:
 
 def targets(f: Followup, d: DbDirectory) -> list[Target]:
     """Where a follow-up shows: the owner's calendar, each invited CRM user's
-    (unless they declined) and each booked resource's."""
+    (unless they declined) and each booked resource's (unless it declined)."""
     owner = d.user(f.owner_id)
     if f.kind is not Kind.MEETING:
         return [Target(owner.login, TASKS)]
@@ -82,16 +84,48 @@ def targets(f: Followup, d: DbDirectory) -> list[Target]:
     for p in f.participants:
         if p.user_id is not None and p.user_id != f.owner_id and p.partstat is not PartStat.DECLINED:
             found.append(Target(d.user(p.user_id).login, MEETINGS))
-    found += [Target(d.resource(rid).login, BOOKINGS) for rid in f.resource_ids]
+    found += [Target(d.resource(rid).login, BOOKINGS) for rid in f.resource_ids
+              if rid not in f.declined_resource_ids]
     return list(dict.fromkeys(found))
 
 
-def render(f: Followup, d: DbDirectory) -> Rendered:
-    """The follow-up as every collection that shows it stores it."""
-    text = mapping.render_text(f, d)
+def render(f: Followup, d: DbDirectory, organizer_copy: bool = False) -> Rendered:
+    """The follow-up as a collection stores it (see :func:`copy_for`)."""
+    text = mapping.render_text(f, d, organizer_copy)
     start_ts, end_ts = mapping.time_range(f)
     return Rendered(uid=f.uid, component=mapping.component_name(f.kind), text=text, etag=etag_of(text),
-                    start_ts=start_ts, end_ts=end_ts, exact=_exact(f))
+                    start_ts=start_ts, end_ts=end_ts, exact=_exact(f), private=f.private)
+
+
+def copy_for(f: Followup, target: Target, d: DbDirectory) -> Followup:
+    """The follow-up as the calendar at ``target`` shows it (mapping spec,
+    "Invitees' own data"): the owner's copy carries the owner's alarm and
+    client lines; an invited user's copy carries only that user's own alarm
+    and client lines; a resource's bookings carry neither."""
+    if target.name == BOOKINGS:
+        return replace(f, alarm_minutes=None, client_data=None)
+    if target.principal == d.user(f.owner_id).login:
+        return f
+    for p in f.participants:
+        if p.user_id is not None and d.user(p.user_id).login == target.principal:
+            return replace(f, alarm_minutes=p.alarm_minutes, client_data=p.client_data)
+    return replace(f, alarm_minutes=None, client_data=None)
+
+
+def _renderer(f: Followup, d: DbDirectory) -> Callable[[Target], Rendered]:
+    """Render each distinct copy of ``f`` once (invitees without data of their
+    own and the bookings share one text)."""
+    done: dict[tuple[bool, int | None, str | None], Rendered] = {}
+    organizer = Target(d.user(f.owner_id).login, MEETINGS if f.kind is Kind.MEETING else TASKS)
+
+    def rendered(target: Target) -> Rendered:
+        copy = copy_for(f, target, d)
+        key = (target == organizer, copy.alarm_minutes, copy.client_data)
+        if key not in done:
+            done[key] = render(copy, d, organizer_copy=key[0])
+        return done[key]
+
+    return rendered
 
 
 def project(uow: UnitOfWork, d: DbDirectory, f: Followup,
@@ -103,13 +137,15 @@ def project(uow: UnitOfWork, d: DbDirectory, f: Followup,
     ``new`` says the follow-up was just added, so it has no objects yet.
     """
     assert f.id is not None
-    r = render(f, d)
+    conflicts.settle(uow, d, f)  # the resources' answers first: they decide the text and the targets
+    rendered = _renderer(f, d)
     existing = {} if new else {row.collection_id: row for row in uow.calendars.objects_of(f.id)}
     result: dict[Target, ObjectRow] = {}
     for target in targets(f, d):
         coll = uow.calendars.find(target.principal, target.name)
         if coll is None:
             continue
+        r = rendered(target)
         row = existing.pop(coll.id, None)
         if row is None:
             row = uow.calendars.add(coll.id, f.id, (hrefs or {}).get(target) or f"{f.uid}.ics", r)
@@ -131,11 +167,11 @@ def project_new(uow: UnitOfWork, d: DbDirectory, followups: list[Followup]) -> N
     pending: dict[int, list[tuple[int, Rendered]]] = {}
     for f in followups:
         assert f.id is not None
-        r = render(f, d)
+        rendered = _renderer(f, d)
         for target in targets(f, d):
             coll = uow.calendars.find(target.principal, target.name)
             if coll is not None:
-                pending.setdefault(coll.id, []).append((f.id, r))
+                pending.setdefault(coll.id, []).append((f.id, rendered(target)))
         uow.changed.get("followup", set()).discard(f.id)
     for collection_id, members in pending.items():
         uow.calendars.add_many(collection_id, members)

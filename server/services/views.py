@@ -12,6 +12,7 @@ from datetime import date, datetime, tzinfo
 from typing import Any
 
 from mapping.directory import Directory
+from server.services.conflicts import Clash, Overlap
 from store.domain import (
     Company,
     FieldDef,
@@ -56,7 +57,8 @@ def user_dict(u: User) -> dict[str, Any]:
 
 
 def resource_dict(r: Resource) -> dict[str, Any]:
-    return {"id": r.id, "login": r.login, "name": r.name, "kind": r.kind.value, "email": r.email}
+    return {"id": r.id, "login": r.login, "name": r.name, "kind": r.kind.value, "email": r.email,
+            "on_conflict": r.on_conflict.value}
 
 
 def company_dict(c: Company) -> dict[str, Any]:
@@ -234,6 +236,22 @@ def instance_dict(instance: Any, d: Directory, tz: tzinfo) -> dict[str, Any]:
         "participants": [participant_dict(p, d) for p in f.participants],
         "resources": [d.resource(rid).login for rid in f.resource_ids],
     }
+
+
+def clash_dict(c: Clash, tz: tzinfo | None = None) -> dict[str, Any]:
+    """One clash of a follow-up: the other one, what they share, and their first overlap."""
+    return {"id": c.other_id, "title": c.other_title, "owner": c.other_owner,
+            "user": c.shared if c.shared_kind == "user" else None,
+            "resource": c.shared if c.shared_kind == "resource" else None,
+            "start": iso(c.start, tz), "end": iso(c.end, tz)}
+
+
+def overlap_dict(o: Overlap, tz: tzinfo | None = None) -> dict[str, Any]:
+    """One clash in a window: when, the two follow-ups (lower id first), and what they share."""
+    return {"start": iso(o.start, tz), "end": iso(o.end, tz),
+            "followups": [{"id": f.id, "title": f.title, "owner": owner}
+                          for f, owner in ((o.first, o.first_owner), (o.second, o.second_owner))],
+            "users": list(o.users), "resources": list(o.resources)}
 
 
 def sort_key(moment: Moment | None, tz: tzinfo) -> tuple[int, datetime]:

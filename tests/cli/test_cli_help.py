@@ -40,7 +40,7 @@ EXPECTED = {
     "company add", "company list", "person add", "person list", "sale add", "sale list", "project add",
     "project list", "type add", "type list", "field add", "field list", "add meeting", "add todo", "add call",
     "show", "update", "done", "call-made", "cancel", "delete", "diary", "todo", "activities", "serve",
-    "prune-tombstones",
+    "prune-tombstones", "resource update", "conflicts",
 }
 
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from mapping import MemoryDirectory, parse_calendar, render_text, to_followup
-from store.domain import Followup, Kind, PartStat, new_meeting
+from store.domain import FieldDef, FieldType, Followup, FollowupType, Kind, PartStat, new_call, new_meeting
 from store.errors import InvalidFollowup
-from tests.mapping.mapping_support import make_directory
+from tests.mapping.mapping_support import Node, make_directory, tree
 
 OSLO = ZoneInfo("Europe/Oslo")
 
@@ -30,8 +31,9 @@ def cal(body: str, component: str = "VEVENT", extra_calendar: str = "") -> str:
 EVENT = "SUMMARY:Meet\nDTSTART;TZID=Europe/Oslo:20240312T100000\nDTEND;TZID=Europe/Oslo:20240312T110000\n"
 
 
-def parse(d: MemoryDirectory, text: str, existing: Followup | None = None) -> Followup:
-    return to_followup(parse_calendar(text), d.user(1), d, existing)
+def parse(d: MemoryDirectory, text: str, existing: Followup | None = None,
+          now: datetime | None = None) -> Followup:
+    return to_followup(parse_calendar(text), d.user(1), d, existing, now=now)
 
 
 def test_vevent_is_a_meeting(d: MemoryDirectory) -> None:
@@ -50,7 +52,8 @@ def test_vtodo_is_a_todo_or_a_call(d: MemoryDirectory) -> None:
 
 
 def test_type_resolution_order(d: MemoryDirectory) -> None:
-    assert parse(d, cal(EVENT + "X-CRM-TYPE:3\nCATEGORIES:Meeting (internal)")).type_id == 3
+    assert parse(d, cal(EVENT + "X-CRM-TYPE:3\nCATEGORIES:Meeting (internal)")).type_id == 2
+    assert parse(d, cal(EVENT + "X-CRM-TYPE:3\nCATEGORIES:Own time")).type_id == 3
     assert parse(d, cal(EVENT + "X-CRM-TYPE:4\nCATEGORIES:Work,meeting (INTERNAL)")).type_id == 2
     existing = parse(d, cal(EVENT + "X-CRM-TYPE:3"))
     assert parse(d, cal(EVENT + "CATEGORIES:Work"), existing).type_id == 3
@@ -215,7 +218,7 @@ def test_crm_only_properties_sent_with_other_values_change(d: MemoryDirectory) -
 def test_unknown_ids_are_ignored(d: MemoryDirectory) -> None:
     existing = new_meeting(d.user(1), "Meet", 3, datetime(2024, 3, 12, 10, tzinfo=OSLO), company_id=1, sale_id=1)
     body = EVENT + "CONTACT;X-CRM-ID=company/99:Ghost\nX-CRM-SALE:99\nX-CRM-PROJECT:abc\n" \
-                   "X-CRM-FIELD;X-CRM-NAME=Nope:1\nX-CRM-FIELD;X-CRM-NAME=Budget:not a number"
+                   "X-CRM-FIELD;X-CRM-NAME=Nope:1"
     f = parse(d, cal(body), existing)
     assert (f.company_id, f.sale_id, f.project_id, f.custom) == (1, 1, None, {})
 
@@ -260,3 +263,127 @@ def test_rrule_rdate_exdate_and_overrides(d: MemoryDirectory) -> None:
     assert occ.start == datetime(2024, 3, 15, 13, tzinfo=OSLO) and occ.end is None
     assert occ.title is None and occ.location == "Elsewhere" and not occ.cancelled
     assert f.start is not None and f.start + timedelta(hours=1) == f.end
+
+
+# -- the CRM's fields mean what they say: CATEGORIES vs X-CRM-TYPE, ticked-off calls, custom fields ----------
+
+ERRAND = 7
+"""A second to-do type, so a to-do's type can change."""
+
+
+def test_categories_win_over_a_stale_crm_type(d: MemoryDirectory) -> None:
+    d.followup_types.append(FollowupType("Errand", Kind.TODO, busy=False, id=ERRAND))
+    todo = parse(d, cal("SUMMARY:t\nX-CRM-KIND:TODO\nX-CRM-TYPE:4\nCATEGORIES:errand,Work", "VTODO"))
+    assert todo.kind is Kind.TODO and todo.type_id == ERRAND
+    text = render_text(todo, d)
+    assert "CATEGORIES:Errand,Work" in text and "X-CRM-TYPE:7" in text
+    assert parse(d, text, todo).type_id == ERRAND
+    assert parse(d, cal(EVENT + "X-CRM-TYPE:2\nCATEGORIES:Work,OWN TIME")).type_id == 3
+    stored = parse(d, cal(EVENT + "X-CRM-TYPE:3"))
+    assert parse(d, cal(EVENT + "CATEGORIES:Meeting (internal)"), stored).type_id == 2
+
+
+def test_crm_type_stays_when_categories_agree_or_name_no_type(d: MemoryDirectory) -> None:
+    assert parse(d, cal(EVENT + "X-CRM-TYPE:3\nCATEGORIES:own time")).type_id == 3
+    assert parse(d, cal(EVENT + "X-CRM-TYPE:3\nCATEGORIES:Work,Blue")).type_id == 3
+    assert parse(d, cal(EVENT + "X-CRM-TYPE:3")).type_id == 3
+    assert parse(d, cal("SUMMARY:t\nX-CRM-TYPE:4\nCATEGORIES:Meeting (internal)", "VTODO")).type_id == 4
+
+
+def test_categories_naming_two_types_do_not_flip_the_type(d: MemoryDirectory) -> None:
+    f = parse(d, cal(EVENT + "X-CRM-TYPE:2\nCATEGORIES:Own time,Meeting (internal)"))
+    assert f.type_id == 2
+    text = render_text(f, d)
+    assert "CATEGORIES:Meeting (internal),Own time" in text
+    assert parse(d, text, f).type_id == 2
+
+
+PLANNED_CALL = "SUMMARY:Call Carl\nX-CRM-KIND:CALL\nX-CRM-TYPE:5\nCATEGORIES:Phone call (outgoing)\n" \
+               "DUE;TZID=Europe/Oslo:20240302T170000\n"
+
+
+def vtodo_of(text: str) -> Node:
+    return next(c for c in tree(text).children if c.name == "VTODO")
+
+
+def test_planned_call_ticked_off_is_a_made_call(d: MemoryDirectory) -> None:
+    d.user(1).call_minutes = 20
+    f = parse(d, cal(PLANNED_CALL + "STATUS:COMPLETED\nCOMPLETED:20240301T095000Z\nPERCENT-COMPLETE:100", "VTODO"))
+    assert f.made and f.kind is Kind.CALL and f.type_id == 5
+    assert f.start == datetime(2024, 3, 1, 10, 50, tzinfo=OSLO) and f.tzid == "Europe/Oslo"
+    assert f.end is not None and f.end - f.start == timedelta(minutes=20)
+    assert f.completed_at == datetime(2024, 3, 1, 9, 50, tzinfo=UTC)
+    assert f.deadline == datetime(2024, 3, 2, 17, tzinfo=OSLO)
+    text = render_text(f, d)
+    todo = vtodo_of(text)
+    assert (todo.value("DTSTART"), todo.value("DURATION"), todo.value("X-CRM-DEADLINE")) == (
+        "20240301T105000", "PT20M", "20240302T170000")
+    assert (todo.value("STATUS"), todo.value("COMPLETED"), todo.value("PERCENT-COMPLETE")) == (
+        "COMPLETED", "20240301T095000Z", "100")
+    assert todo.get("DUE") == []
+    again = parse(d, text, f)
+    assert (again.start, again.end, again.deadline, again.completed_at) == (f.start, f.end, f.deadline, f.completed_at)
+
+
+def test_ticked_off_call_without_completed_time_starts_now(d: MemoryDirectory) -> None:
+    now = datetime(2024, 3, 4, 8, 15, 30, 123456, tzinfo=UTC)
+    f = parse(d, cal(PLANNED_CALL + "STATUS:COMPLETED", "VTODO"), now=now)
+    assert f.made and f.start == datetime(2024, 3, 4, 9, 15, 30, tzinfo=OSLO) and f.tzid == "Europe/Oslo"
+    assert f.completed_at == datetime(2024, 3, 4, 8, 15, 30, tzinfo=UTC)
+    assert f.end is not None and f.end - f.start == timedelta(minutes=15)
+    no_clock = parse(d, cal(PLANNED_CALL + "STATUS:COMPLETED", "VTODO"))
+    assert no_clock.made and no_clock.start == datetime(2024, 3, 1, 10, tzinfo=UTC)  # DTSTAMP, never the wall clock
+
+
+def test_stored_planned_call_ticked_off_by_a_client(d: MemoryDirectory) -> None:
+    planned = new_call(d.user(1), "Call Carl", 5, datetime(2024, 3, 2, 17, tzinfo=OSLO), id=9)
+    f = parse(d, cal(PLANNED_CALL + "STATUS:COMPLETED\nCOMPLETED:20240301T095000Z", "VTODO"), planned,
+              now=datetime(2024, 3, 4, 8, tzinfo=UTC))
+    assert f.made and f.id == 9 and f.start == datetime(2024, 3, 1, 9, 50, tzinfo=UTC)
+    assert planned.start is None and not planned.completed
+    wrongly_stored = planned.copy()
+    wrongly_stored.completed_at = datetime(2024, 3, 1, 9, 50, tzinfo=UTC)
+    g = parse(d, cal(PLANNED_CALL + "STATUS:COMPLETED", "VTODO"), wrongly_stored, now=datetime(2024, 3, 4, tzinfo=UTC))
+    assert g.made and g.start == wrongly_stored.completed_at
+
+
+def test_made_call_keeps_its_times(d: MemoryDirectory) -> None:
+    now = datetime(2024, 3, 4, 8, tzinfo=UTC)
+    body = "SUMMARY:c\nX-CRM-KIND:CALL\nDTSTART;TZID=Europe/Oslo:20240301T103000\nDURATION:PT20M\n" \
+           "STATUS:COMPLETED\nCOMPLETED:20240301T095000Z"
+    f = parse(d, cal(body, "VTODO"), now=now)
+    assert f.start == datetime(2024, 3, 1, 10, 30, tzinfo=OSLO) and f.end == datetime(2024, 3, 1, 10, 50, tzinfo=OSLO)
+    assert f.completed_at == datetime(2024, 3, 1, 9, 50, tzinfo=UTC)
+    unmeasured = parse(d, cal(body.replace("DURATION:PT20M\n", ""), "VTODO"), now=now)
+    assert unmeasured.made and unmeasured.start == f.start
+    assert unmeasured.end == datetime(2024, 3, 1, 10, 45, tzinfo=OSLO)
+
+
+def test_unticked_call_is_planned_again(d: MemoryDirectory) -> None:
+    made = parse(d, cal(PLANNED_CALL + "STATUS:COMPLETED\nCOMPLETED:20240301T095000Z", "VTODO"))
+    f = parse(d, cal(PLANNED_CALL + "STATUS:NEEDS-ACTION", "VTODO"), made, now=datetime(2024, 3, 4, tzinfo=UTC))
+    assert not f.made and f.start is None and f.end is None and not f.completed
+    assert f.deadline == datetime(2024, 3, 2, 17, tzinfo=OSLO)
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("X-CRM-FIELD;X-CRM-NAME=Budget:abc", "custom field 'Budget' takes a number, not 'abc'"),
+    ("X-CRM-FIELD;X-CRM-NAME=budget:NaN", "custom field 'Budget' takes a finite number, not 'NaN'"),
+    ("X-CRM-FIELD;X-CRM-NAME=Region:East", "custom field 'Region' takes one of North, South; not 'East'"),
+    ("X-CRM-FIELD;X-CRM-NAME=Signed:maybe", "custom field 'Signed' takes yes or no, not 'maybe'"),
+    ("X-CRM-FIELD;X-CRM-NAME=Decided:12/03/2024", "custom field 'Decided' takes a date (YYYY-MM-DD), not '12/03/2024'"),
+])
+def test_custom_field_value_that_does_not_fit_is_refused(d: MemoryDirectory, line: str, message: str) -> None:
+    d.field_defs += [FieldDef("Signed", FieldType.YESNO, id=4), FieldDef("Decided", FieldType.DATE, id=5)]
+    existing = new_meeting(d.user(1), "Meet", 3, datetime(2024, 3, 12, 10, tzinfo=OSLO), custom={1: "5"})
+    for stored in (None, existing):
+        with pytest.raises(InvalidFollowup, match=re.escape(message)):
+            parse(d, cal(EVENT + line), stored)
+
+
+def test_custom_field_values_that_fit_are_normalized_and_unknown_names_not_checked(d: MemoryDirectory) -> None:
+    existing = new_meeting(d.user(1), "Meet", 3, datetime(2024, 3, 12, 10, tzinfo=OSLO), custom={1: "5", 2: "North"})
+    body = EVENT + "X-CRM-FIELD;X-CRM-NAME=BUDGET: 1200.50\nX-CRM-FIELD;X-CRM-NAME=Region:\n" \
+                   "X-CRM-FIELD;X-CRM-NAME=Colour:not a number\nX-CRM-FIELD:no name"
+    f = parse(d, cal(body), existing)
+    assert f.custom == {1: "1200.50"}

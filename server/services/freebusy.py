@@ -1,0 +1,133 @@
+"""Free/busy: when a colleague or a resource is busy (RFC 4791 7.10, RFC 6638 3.2.5).
+
+Busy time only: a busy (OPAQUE), not cancelled meeting or made call the user
+owns (BUSY, or BUSY-TENTATIVE while its status is tentative), one they were
+invited to and accepted (BUSY), or have not answered or answered tentatively
+(BUSY-TENTATIVE); for a resource, every booking it did not decline (BUSY).
+Free, cancelled and declined time does not count, and no period says more
+than its times, so private follow-ups give nothing away.
+
+Every answer is bounded: the window is at most :data:`MAX_WINDOW` long, at
+most :data:`MAX_FOLLOWUPS` follow-ups are read and each series is expanded to
+at most :data:`MAX_INSTANCES` occurrences inside the window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+
+import mapping
+from server.services.transaction import transaction
+from store.domain import Followup, Kind, Moment, PartStat, as_datetime
+from store.errors import InvalidFollowup, NotFound
+
+BUSY, TENTATIVE = "BUSY", "BUSY-TENTATIVE"
+MAX_WINDOW = timedelta(days=366)
+MAX_FOLLOWUPS = 5000
+MAX_INSTANCES = 2000
+
+
+@dataclass(frozen=True, order=True)
+class Busy:
+    start: datetime
+    end: datetime
+    fbtype: str
+
+
+def _naive(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def window(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """The asked window in UTC, refused when empty, cut to :data:`MAX_WINDOW`."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise InvalidFollowup("a free/busy window needs times with a zone (UTC)")
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    if end <= start:
+        raise InvalidFollowup("the free/busy window ends before it starts")
+    return start, min(end, start + MAX_WINDOW)
+
+
+def periods(engine: Engine, principal: str, start: datetime, end: datetime) -> list[Busy]:
+    """The busy periods of a user's diary or a resource's bookings in
+    [start, end), merged per type and clipped to the window."""
+    start, end = window(start, end)
+    found: list[Busy] = []
+    with transaction(engine, write=False) as uow:
+        try:
+            who = uow.users.by_login(principal)
+        except NotFound:
+            resource = uow.resources.by_login(principal)
+            assert resource.id is not None
+            for f in uow.followups.booked(resource.id, _naive(start), _naive(end), MAX_FOLLOWUPS):
+                found += _busy(f, BUSY, start, end, UTC)
+        else:
+            assert who.id is not None
+            zone = ZoneInfo(who.tz)
+            for f in uow.followups.diary(who.id, _naive(start), _naive(end))[:MAX_FOLLOWUPS]:
+                found += _busy(f, _fbtype(f, who.id), start, end, zone)
+    return merge(found)
+
+
+def _fbtype(f: Followup, user_id: int) -> str:
+    if f.owner_id == user_id:
+        return BUSY
+    answers = [p.partstat for p in f.participants if p.user_id == user_id]
+    return BUSY if answers and answers[0] is PartStat.ACCEPTED else TENTATIVE
+
+
+def _aware(moment: Moment, zone: tzinfo) -> datetime:
+    """An instant: dates and floating times are read in ``zone`` (the user's)."""
+    value = as_datetime(moment, zone)
+    return (value if value.tzinfo is not None else value.replace(tzinfo=zone)).astimezone(UTC)
+
+
+def _busy(f: Followup, fbtype: str, start: datetime, end: datetime, zone: tzinfo) -> list[Busy]:
+    if not f.busy or f.cancelled or f.kind is Kind.TODO:
+        return []
+    found = []
+    for instance in mapping.expand(f, start.astimezone(zone), end.astimezone(zone), limit=MAX_INSTANCES):
+        begin = max(_aware(instance.start, zone), start)
+        finish = min(_aware(instance.end, zone), end)
+        if finish > begin:
+            found.append(Busy(begin, finish, fbtype))
+    return found
+
+
+def merge(found: list[Busy]) -> list[Busy]:
+    """Overlapping or touching periods of one type as one (RFC 5545 3.8.2.6)."""
+    merged: list[Busy] = []
+    for fbtype in (BUSY, TENTATIVE):
+        current: Busy | None = None
+        for b in sorted(x for x in found if x.fbtype == fbtype):
+            if current is not None and b.start <= current.end:
+                current = Busy(current.start, max(current.end, b.end), fbtype)
+                continue
+            if current is not None:
+                merged.append(current)
+            current = b
+        if current is not None:
+            merged.append(current)
+    return sorted(merged)
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def vfreebusy(found: list[Busy], start: datetime, end: datetime, extra: list[str] | None = None,
+              method: str | None = None) -> str:
+    """A VCALENDAR with one VFREEBUSY (RFC 5545 3.6.4): the window and the periods.
+    ``extra`` lines (UID, ORGANIZER, ATTENDEE of a scheduling reply) go in the VFREEBUSY."""
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//followup-caldav//followup-caldav 0.1//EN"]
+    if method:
+        lines.append(f"METHOD:{method}")
+    lines += ["BEGIN:VFREEBUSY", f"DTSTAMP:{_utc(datetime.now(UTC))}", f"DTSTART:{_utc(start)}",
+              f"DTEND:{_utc(end)}", *(extra or [])]
+    lines += [f"FREEBUSY;FBTYPE={b.fbtype}:{_utc(b.start)}/{_utc(b.end)}" for b in found]
+    lines += ["END:VFREEBUSY", "END:VCALENDAR"]
+    return "\r\n".join(lines) + "\r\n"

@@ -1,0 +1,49 @@
+"""What a viewer may see of a calendar object: the one rule, used by every read.
+
+A private follow-up (CLASS:PRIVATE or CONFIDENTIAL) is shown in full only to
+its owner and participants, and they see it in their own ``meetings`` and
+``tasks``. Every other read (a resource's ``bookings``, a colleague's diary
+read by a lead, a feed or export read by someone else) gets the busy block of
+:func:`mapping.mask`: the same UID, times and recurrence, no words of its own.
+Its ETag is that of the masked text, so a client caches exactly what it saw.
+
+Even a participant reading the organizer's calendar (as a lead) sees the busy
+block there: the full meeting is in their own calendar, and the rule stays
+one comparison that needs no look-up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+
+import mapping
+from server.services.projection import USER_COLLECTIONS
+
+MASK_CACHE_SIZE = 10_000
+_MASKED: OrderedDict[str, tuple[str, str]] = OrderedDict()
+_LOCK = threading.Lock()
+
+
+def sees_in_full(viewer: str, principal: str, name: str) -> bool:
+    """Whether ``viewer`` reads the private objects of ``/principal/name/`` in
+    full: only in their own CRM calendars."""
+    return bool(viewer) and viewer == principal and name in USER_COLLECTIONS
+
+
+def masked(text: str, etag: str) -> tuple[str, str]:
+    """The busy block of a stored object and its ETag, made once per stored
+    version (keyed by its ETag; bounded)."""
+    with _LOCK:
+        hit = _MASKED.get(etag)
+        if hit is not None:
+            _MASKED.move_to_end(etag)
+            return hit
+    block = mapping.mask_text(mapping.parse_calendar(text))
+    found = (block, '"{}"'.format(hashlib.sha256(block.encode("utf-8")).hexdigest()[:40]))
+    with _LOCK:
+        _MASKED[etag] = found
+        while len(_MASKED) > MASK_CACHE_SIZE:
+            _MASKED.popitem(last=False)
+    return found
