@@ -55,7 +55,10 @@ def _time(text: str | None) -> datetime:
 
 
 def is_freebusy_query(body: bytes) -> bool:
-    """Whether a REPORT body is a free-busy-query (cheaply: its root element)."""
+    """Whether a REPORT body is a free-busy-query: its root element, parsed only
+    when the name occurs at all (every sync and query is a REPORT too)."""
+    if b"free-busy-query" not in body:
+        return False
     try:
         return bool(SafeET.fromstring(body).tag == FREE_BUSY_QUERY)
     except Exception:  # noqa: BLE001 (any unparsable body is Radicale's to answer)
