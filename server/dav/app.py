@@ -86,14 +86,19 @@ class Application:
             return replaced
         return body  # type: ignore[no-any-return]
 
-    def _body(self, environ: dict[str, Any]) -> bytes:
-        """The request body (at most ``max_body``), left readable for Radicale."""
+    def _length(self, environ: dict[str, Any]) -> int:
+        """The request's Content-Length, refused above ``max_body``."""
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
             raise InvalidFollowup("Content-Length is not a number") from None
         if length > self.max_body:
             raise BodyTooLarge(length, self.max_body)
+        return length
+
+    def _body(self, environ: dict[str, Any]) -> bytes:
+        """The request body (at most ``max_body``), left readable for Radicale."""
+        length = self._length(environ)
         raw = environ["wsgi.input"].read(length) if length > 0 else b""
         environ["wsgi.input"] = io.BytesIO(raw)
         return raw  # type: ignore[no-any-return]
@@ -148,12 +153,7 @@ class Application:
         """A PUT into a calendar: checked and parsed here, and written by
         ``server.dav.put`` when it is a user's own; None lets Radicale answer."""
         parts = [p for p in environ.get("PATH_INFO", "").split("/") if p]
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            raise InvalidFollowup("Content-Length is not a number") from None
-        if length > self.max_body:
-            raise BodyTooLarge(length, self.max_body)
+        self._length(environ)  # a body too large is 413 on every path, before any other check
         if len(parts) != 3 or parts[1] not in COMPONENTS:
             return None
         raw = self._body(environ)

@@ -35,7 +35,7 @@ from server.services.errors import Forbidden, InvalidCalendarData, InvalidFollow
 D, C = "DAV:", "urn:ietf:params:xml:ns:caldav"
 FREE_BUSY_QUERY = f"{{{C}}}free-busy-query"
 INBOX, OUTBOX = "inbox", "outbox"
-MAX_RECIPIENTS = 100
+MAX_RECIPIENTS = 50
 AUTO_SCHEDULE = "calendar-auto-schedule"
 
 
