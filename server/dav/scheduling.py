@@ -107,6 +107,7 @@ def outbox_post(engine: Engine, user: str, parts: list[str], body: bytes) -> err
     organizer = str(request.get("ORGANIZER", ""))
     uid = str(request.get("UID", ""))
     root = ET.Element(f"{{{C}}}schedule-response")
+    known: dict[str, list[freebusy.Busy]] = {}  # each principal's periods once, however often it is named
     for attendee in attendees:
         address = str(attendee)
         response = ET.SubElement(root, f"{{{C}}}response")
@@ -119,7 +120,9 @@ def outbox_post(engine: Engine, user: str, parts: list[str], body: bytes) -> err
         status.text = "2.0;Success"
         extra = ([f"UID:{uid}"] if uid else []) + ([f"ORGANIZER:{organizer}"] if organizer else [])
         extra.append(f"ATTENDEE:{address}")
-        found = freebusy.periods(engine, principal, start, end)
+        if principal not in known:
+            known[principal] = freebusy.periods(engine, principal, start, end)
+        found = known[principal]
         ET.SubElement(response, f"{{{C}}}calendar-data").text = freebusy.vfreebusy(found, start, end, extra, "REPLY")
     ET.register_namespace("D", D)
     ET.register_namespace("C", C)
