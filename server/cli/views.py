@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, date, datetime, timedelta
-from typing import Any
+import sys
+from datetime import date, datetime, timedelta
+from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 from server.cli.common import (
@@ -24,75 +25,122 @@ from server.cli.common import (
     table,
     tz_option,
 )
-from server.services import conflicts, followups, views
+from server.services import conflicts, diary, followups, views
 from server.services.directory import DbDirectory
 from server.services.transaction import transaction
 from store.domain import Moment, is_date, zone
 from store.errors import NotFound
-from store.moments import FLOATING_SLACK
 from store.uow import UnitOfWork
 
-DIARY_LIMIT = 10000
 CONFLICT_DAYS = 30
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
 def window(a: argparse.Namespace, today: date) -> tuple[str, date, date]:
-    """The view's name and its first and last-plus-one day."""
+    """The view's name and its first and last-plus-one day; a day outside what a diary
+    shows (years 2 to 9998) is one line and exit 2, never an overflow."""
     if a.day:
-        first = parse_day(a.day)
-        return "day", first, first + timedelta(days=1)
-    if a.month:
-        first = parse_month(a.month)
-        return "month", first, month_end(first)
-    first = parse_week(a.week) if a.week else today - timedelta(days=today.weekday())
-    return "week", first, first + timedelta(days=7)
-
-
-def _naive_utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None)
+        name, first, what = "day", parse_day(a.day), f"--day {a.day}"
+    elif a.month:
+        name, first, what = "month", parse_month(a.month), f"--month {a.month}"
+    elif a.week:
+        name, first, what = "week", parse_week(a.week), f"--week {a.week}"
+    else:
+        name, first, what = "week", today - timedelta(days=today.weekday()), f"this week ({today})"
+    diary.check_day(first, what)
+    last = first + timedelta(days=1) if name == "day" else month_end(first) if name == "month" else \
+        first + timedelta(days=7)
+    diary.check_day(last - timedelta(days=1), what)
+    return name, first, last
 
 
 def diary_entries(uow: UnitOfWork, login: str, a: argparse.Namespace) -> tuple[ZoneInfo, list[Any]]:
     """The user's meetings and calls in the window, recurring ones expanded,
     ordered by start as seen in the user's zone."""
-    import mapping
-
     user = uow.users.by_login(login)
     tz = zone(user.tz)
     _, first, last = window(a, datetime.now(tz).date())
-    start, end = local_midnight(first, tz), local_midnight(last, tz)
-    # Dates and floating times are indexed in their owner's zone, which may differ from this user's.
-    candidates = uow.followups.diary(user.id or 0, _naive_utc(start - FLOATING_SLACK), _naive_utc(end + FLOATING_SLACK))
-    entries = []
-    for f in candidates:
-        for instance in mapping.expand(f, start, end, limit=DIARY_LIMIT):
-            if _overlaps(instance.start, instance.end, start, end, tz):
-                entries.append(instance)
-    entries.sort(key=lambda i: (views.sort_key(i.start, tz), i.followup.id))
-    return tz, entries
-
-
-def _overlaps(s: Moment, e: Moment | None, start: datetime, end: datetime, tz: ZoneInfo) -> bool:
-    a = views.sort_key(s, tz)[1]
-    b = views.sort_key(e, tz)[1] if e is not None else a
-    if b == a:
-        return start <= a < end
-    return a < end and b > start
+    return tz, diary.entries(uow, user, first, last, tz)
 
 
 def cmd_diary(ctx: Context) -> int:
+    a = ctx.args
+    if a.overview is not None:
+        if a.user is not None:
+            raise UsageError(f"give a USER or --overview USER,..., not both ({a.user!r} and {a.overview!r})")
+        return overview(ctx)
+    if a.user is None:
+        raise UsageError("give a USER, or --overview USER[,USER...] for several side by side")
+    if a.viewer is not None:
+        raise UsageError("--as goes with --overview (one user's own diary is shown in full)")
     with transaction(ctx.engine(), write=False) as uow:
-        tz, entries = diary_entries(uow, ctx.args.user, ctx.args)
+        tz, entries = diary_entries(uow, a.user, a)
         d = DbDirectory(uow)
         rows = [views.instance_dict(i, d, tz) for i in entries]
     if ctx.json:
         emit_json(rows)
         return 0
     table([(_when(i.start, i.end, tz), r["kind"], r["id"], _flags(r), r["title"],
-            r["owner"] if r["owner"] != ctx.args.user else None, r["location"] or None)
+            r["owner"] if r["owner"] != a.user else None, r["location"] or None)
            for i, r in zip(entries, rows, strict=True)],
           ["WHEN", "KIND", "ID", "FLAGS", "TITLE", "OWNER", "LOCATION"])
     return 0
+
+
+def overview(ctx: Context) -> int:
+    """The Overview: several users' diaries for a day or a week, side by side, as the viewer may see them."""
+    a = ctx.args
+    if a.month:
+        raise UsageError("the Overview is a day or week plan: use --day DATE or --week YYYY-Www, not --month")
+    with transaction(ctx.engine(), write=False) as uow:
+        users, viewer = diary.team(uow, a.overview.split(","), a.viewer)
+        name, first, last = window(a, datetime.now(zone(viewer.tz)).date())
+        found = diary.overview(uow, DbDirectory(uow), users, viewer, name, first, last)
+    if ctx.json:
+        emit_json(found.as_dict())
+        return 0
+    print_overview(found)
+    return 0
+
+
+def print_overview(o: diary.Overview, out: IO[str] | None = None) -> None:
+    """One block per day; in it, one group of lines per user: time, flags, id, title (location)."""
+    out = out or sys.stdout
+    last = o.last - timedelta(days=1)
+    span = f"{o.first}" if last == o.first else f"{o.first} to {last}"
+    out.write(f"Overview {span} as {o.viewer}, times in {o.tz.key}: "
+              + ", ".join(f"{c.login} ({c.name})" for c in o.columns) + "\n")
+    out.write("Flags: R recurring, I invitation, P private, t tentative, x cancelled, f free\n")
+    blocks: list[tuple[date, list[tuple[str, ...]]]] = []
+    for day in o.days():
+        start, end = diary.midnight(day, o.tz), diary.midnight(day + timedelta(days=1), o.tz)
+        rows: list[tuple[str, ...]] = []
+        for c in o.columns:
+            lines = [_overview_line(e, day, o.tz) for e in c.entries
+                     if diary.overlaps(e.start, e.end, start, end, o.tz)]
+            rows += [(c.login if n == 0 else "", *line) for n, line in enumerate(lines or [("-", "", "", "")])]
+        blocks.append((day, rows))
+    widths = [max(len(r[i]) for _, rows in blocks for r in rows) for i in range(4)]
+    for day, rows in blocks:
+        out.write(f"\n{WEEKDAYS[day.weekday()]} {day}\n")
+        for row in rows:
+            cells = [cell.ljust(w) for cell, w in zip(row, widths, strict=False)]
+            out.write(("  " + "  ".join([*cells, row[4]])).rstrip() + "\n")
+
+
+def _overview_line(e: diary.Entry, day: date, tz: ZoneInfo) -> tuple[str, str, str, str]:
+    if is_date(e.start):
+        when = "all day"
+    else:
+        s, t = (views.sort_key(m, tz)[1].astimezone(tz) for m in (e.start, e.end))
+        first = s.strftime("%H:%M" if s.date() == day else "%m-%d %H:%M")
+        when = first if t == s else first + "-" + t.strftime("%H:%M" if t.date() in (day, s.date()) else "%m-%d %H:%M")
+    details = e.details or {}
+    flags = [("R", details.get("recurring")), ("I", details.get("invitation")), ("P", e.private),
+             ("t", e.tentative), ("x", details.get("status") == "cancelled"), ("f", not e.busy)]
+    title = e.title + (f" ({details['location']})" if details.get("location") else "")
+    return (when, "".join(c for c, on in flags if on) or "-", f"#{details['id']}" if "id" in details else "-",
+            title.replace("\n", " "))
 
 
 def _when(start: Moment, end: Moment | None, tz: ZoneInfo) -> str:
@@ -127,7 +175,7 @@ def cmd_todo(ctx: Context) -> int:
     table([(short(f.deadline, tz), "overdue" if _overdue(f.deadline, now) else None,
             f.kind.value, f.id, f.title, r["type"]["name"], company)
            for f, r, company in zip(items, rows, companies, strict=True)],
-          ["DEADLINE", "", "KIND", "ID", "TITLE", "TYPE", "COMPANY"])
+          ["DEADLINE", "OVERDUE", "KIND", "ID", "TITLE", "TYPE", "COMPANY"])
     return 0
 
 
@@ -263,12 +311,20 @@ def cmd_conflicts(ctx: Context) -> int:
 
 
 def register(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("diary", help="a user's meetings and calls for a day, week or month",
+    p = sub.add_parser("diary", help="a user's meetings and calls for a day, week or month; several side by side",
                        description="The CRM's Day, Week and Month views: the user's meetings and calls (owned, "
                                    "or invited and not declined), recurring ones expanded, in the user's time "
                                    "zone. Default: this week. Flags: R recurring, I invitation, P private, "
-                                   "x cancelled, f free.")
-    p.add_argument("user", help="login")
+                                   "x cancelled, f free. With --overview, the Overview: several users' diaries "
+                                   "for a day or a week, day by day, in the viewer's time zone, to plan a "
+                                   "meeting; a private follow-up is shown in full only to its owner and "
+                                   "participants, to any other viewer as a busy block titled 'Private' "
+                                   "(flag t: invited, not yet accepted).")
+    p.add_argument("user", nargs="?", help="login (or use --overview)")
+    p.add_argument("--overview", metavar="USER[,USER...]",
+                   help=f"the Overview of these users (at most {diary.MAX_USERS}, logins separated by commas)")
+    p.add_argument("--as", dest="viewer", metavar="VIEWER",
+                   help="with --overview: whose eyes to see it with, a login (default: the first user listed)")
     when = p.add_mutually_exclusive_group()
     when.add_argument("--day", metavar="DATE", help="one day, YYYY-MM-DD")
     when.add_argument("--week", metavar="YYYY-Www", help="an ISO week, e.g. 2025-W07")

@@ -20,6 +20,7 @@ from collections import OrderedDict
 
 import mapping
 from server.services.projection import USER_COLLECTIONS
+from store.domain import Followup, User
 
 MASK_CACHE_SIZE = 10_000
 _MASKED: OrderedDict[str, tuple[str, str]] = OrderedDict()
@@ -30,6 +31,13 @@ def sees_in_full(viewer: str, principal: str, name: str) -> bool:
     """Whether ``viewer`` reads the private objects of ``/principal/name/`` in
     full: only in their own CRM calendars."""
     return bool(viewer) and viewer == principal and name in USER_COLLECTIONS
+
+
+def followup_in_full(viewer: User, f: Followup) -> bool:
+    """The same rule on the CRM's side (the Overview, exports): a private
+    follow-up in full for its owner and participants only."""
+    return (not f.private or f.owner_id == viewer.id
+            or any(p.user_id is not None and p.user_id == viewer.id for p in f.participants))
 
 
 def masked(text: str, etag: str) -> tuple[str, str]:

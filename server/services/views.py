@@ -12,6 +12,8 @@ from datetime import date, datetime, tzinfo
 from typing import Any
 
 from mapping.directory import Directory
+from mapping.preserve import rid_key
+from mapping.render import location_of
 from server.services.conflicts import Clash, Overlap
 from store.domain import (
     Company,
@@ -229,13 +231,26 @@ def instance_dict(instance: Any, d: Directory, tz: tzinfo) -> dict[str, Any]:
         "end": iso(end, tz),
         "recurrence_id": iso(instance.recurrence_id),
         "recurring": f.recurrence is not None,
-        "location": instance.location if instance.location is not None else f.location,
+        "location": instance_location(instance, d),
         "busy": f.busy,
         "private": f.private,
         "invitation": f.is_invitation,
         "participants": [participant_dict(p, d) for p in f.participants],
         "resources": [d.resource(rid).login for rid in f.resource_ids],
     }
+
+
+def instance_location(instance: Any, d: Directory) -> str:
+    """Where an occurrence happens, as calendar clients read it (mapping spec: LOCATION; when
+    empty and a room is booked, the room's name): a moved occurrence's own location, else the
+    series' by :func:`mapping.render.location_of`, the rule the iCalendar side uses."""
+    f: Followup = instance.followup
+    if instance.recurrence_id is not None and f.overrides:
+        key = rid_key(instance.recurrence_id)
+        for o in f.overrides:
+            if o.location is not None and rid_key(o.recurrence_id) == key:
+                return o.location
+    return location_of(f, d)
 
 
 def clash_dict(c: Clash, tz: tzinfo | None = None) -> dict[str, Any]:
