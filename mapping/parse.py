@@ -40,6 +40,7 @@ from store.domain import (
     PartStat,
     Recurrence,
     User,
+    later,
     record_call_made,
 )
 from store.errors import InvalidFollowup, NotFound
@@ -390,7 +391,7 @@ def _occurrence(comp: Component, f: Followup, master_location: str) -> Occurrenc
         end = shift(start, duration)
     effective = start if start is not None else rid
     series_duration = f.duration()
-    default_end = shift(effective, series_duration) if series_duration is not None else None
+    default_end = later(effective, series_duration) if series_duration is not None else None
     title = _text(comp, "SUMMARY")
     agenda = _text(comp, "DESCRIPTION") or ""
     location = _text(comp, "LOCATION") or ""

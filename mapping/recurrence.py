@@ -17,8 +17,8 @@ from dateutil.rrule import rrule, rrulestr
 from icalendar.prop import vRecur
 
 from mapping.preserve import rid_key
-from mapping.timezones import as_aware, shift
-from store.domain import Followup, Moment, Occurrence
+from mapping.timezones import as_aware
+from store.domain import Followup, Moment, Occurrence, later
 
 MAX_SCAN = 200_000
 """Most rule instances looked at in one expansion, in or before the window."""
@@ -193,7 +193,8 @@ def _overlaps(start: Moment, end: Moment, ws: datetime, we: datetime) -> bool:
 def expand(f: Followup, window_start: datetime, window_end: datetime, limit: int = 10000) -> list[Instance]:
     """Occurrences of ``f`` overlapping [window_start, window_end), overrides applied, EXDATEs and
     cancelled instances removed, ordered by start; at most ``limit``. Floating times are read in
-    the window's zone."""
+    the window's zone. Every instance lasts the series' exact duration (RFC 5545 §3.8.5.3), also
+    on a daylight-saving day."""
     if window_start.tzinfo is None or window_end.tzinfo is None:
         raise ValueError("the window must be given as aware datetimes")
     anchor = f.start if f.start is not None else f.deadline
@@ -205,9 +206,9 @@ def expand(f: Followup, window_start: datetime, window_end: datetime, limit: int
 
     def make(start: Moment, rid: Moment | None, occ: Occurrence | None) -> Instance:
         if occ is None:
-            return Instance(start, shift(start, duration), rid, f.title, location, f)
+            return Instance(start, later(start, duration), rid, f.title, location, f)
         begin = occ.start if occ.start is not None else start
-        end = occ.end if occ.end is not None else shift(begin, duration)
+        end = occ.end if occ.end is not None else later(begin, duration)
         return Instance(begin, end, rid, occ.title if occ.title is not None else f.title,
                         occ.location if occ.location is not None else location, f)
 

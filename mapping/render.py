@@ -27,10 +27,10 @@ from mapping.preserve import (
     wanted_alarm_related,
 )
 from mapping.serialize import to_text, used_tzids
-from mapping.timezones import for_ical, resolve_tzid, shift, utc
+from mapping.timezones import for_ical, resolve_tzid, utc
 from mapping.validate import component_name
 from mapping.vtimezone import vtimezone_text
-from store.domain import Followup, Kind, Moment, Occurrence, Participant, ResourceKind
+from store.domain import Followup, Kind, Moment, Occurrence, Participant, ResourceKind, later
 from store.errors import NotFound
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -259,7 +259,7 @@ def _override_times(comp: Component, f: Followup, occ: Occurrence) -> None:
     end = occ.end
     duration = f.duration()
     if end is None and duration is not None:
-        end = shift(start, duration)
+        end = later(start, duration)
     _moment(comp, "DTSTART", start)
     if end is not None:
         _moment(comp, "DTEND" if f.kind is Kind.MEETING else "DUE", end)

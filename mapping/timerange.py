@@ -18,9 +18,9 @@ from icalendar import Calendar, Component
 
 from mapping.parse import duration_of, first_value, read_moment, recurrence_of
 from mapping.recurrence import Series
-from mapping.timezones import as_aware, is_floating, shift
+from mapping.timezones import as_aware, is_floating
 from mapping.validate import main_components
-from store.domain import Followup, Kind, Moment
+from store.domain import Followup, Kind, Moment, later
 from store.moments import FLOATING_SLACK
 
 MIN_TS = -62135596800
@@ -159,7 +159,7 @@ def _timings_of_followup(f: Followup) -> list[Timing]:
         start = occ.start if occ.start is not None else occ.recurrence_id
         end = occ.end
         if end is None and duration is not None:
-            end = shift(start, duration)
+            end = later(start, duration)
         timings.append(Timing(name, start=start, end=end))
     return timings
 

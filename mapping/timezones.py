@@ -65,8 +65,14 @@ def normalize(value: Any, tzid: str | None = None) -> Moment:
 
 
 def for_ical(moment: Moment) -> Moment:
-    """A moment icalendar can write with a TZID it can name: non-ZoneInfo zones become UTC."""
+    """A moment icalendar can write with a TZID it can name: non-ZoneInfo zones become UTC.
+
+    So does the second of a local time that happens twice (``fold=1``, the hour after clocks go
+    back): with a TZID it would name the first (RFC 5545 §3.3.5), an hour earlier.
+    """
     if isinstance(moment, datetime) and moment.tzinfo is not None and not isinstance(moment.tzinfo, ZoneInfo):
+        return moment.astimezone(UTC_ZONE)
+    if isinstance(moment, datetime) and moment.fold and moment.utcoffset() != moment.replace(fold=0).utcoffset():
         return moment.astimezone(UTC_ZONE)
     return moment
 

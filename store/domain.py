@@ -120,6 +120,9 @@ class Resource:
     email: str | None = None
     on_conflict: ConflictPolicy = ConflictPolicy.ALLOW
     id: int | None = None
+    archived: bool = False
+    """Archived: the follow-ups that use it keep it, new ones cannot use it. Every directory
+    record but :class:`User` has this flag."""
 
     def validate(self) -> None:
         if not self.login or "/" in self.login:
@@ -130,6 +133,7 @@ class Resource:
 class Company:
     name: str
     id: int | None = None
+    archived: bool = False
 
 
 @dataclass
@@ -139,6 +143,7 @@ class Person:
     email: str | None = None
     phone: str | None = None
     id: int | None = None
+    archived: bool = False
 
 
 @dataclass
@@ -146,12 +151,14 @@ class Sale:
     name: str
     company_id: int | None = None
     id: int | None = None
+    archived: bool = False
 
 
 @dataclass
 class Project:
     name: str
     id: int | None = None
+    archived: bool = False
 
 
 @dataclass
@@ -162,6 +169,7 @@ class FollowupType:
     kind: Kind
     busy: bool = True
     id: int | None = None
+    archived: bool = False
 
 
 SEED_TYPES: tuple[FollowupType, ...] = (
@@ -182,6 +190,7 @@ class FieldDef:
     type: FieldType = FieldType.TEXT
     choices: list[str] = field(default_factory=list)
     id: int | None = None
+    archived: bool = False
 
     def validate(self) -> None:
         if not self.name.strip():
@@ -344,9 +353,34 @@ class Followup:
         return self.start is not None
 
     def duration(self) -> timedelta | None:
+        """How long it lasts in real (elapsed) time, also across a daylight-saving change."""
         if self.start is None or self.end is None:
             return None
-        return as_datetime(self.end) - as_datetime(self.start)
+        return elapsed(self.start, self.end)
+
+    # -- occurrences of a series -------------------------------------------
+    def override(self, recurrence_id: Moment) -> Occurrence | None:
+        """The override of the occurrence that starts at ``recurrence_id`` (matched by instant), if any."""
+        for occ in self.overrides:
+            if same_instant(occ.recurrence_id, recurrence_id):
+                return occ
+        return None
+
+    def override_for(self, recurrence_id: Moment) -> Occurrence:
+        """The override of that occurrence, added (changing nothing yet) when it has none."""
+        occ = self.override(recurrence_id)
+        if occ is None:
+            occ = Occurrence(recurrence_id=recurrence_id)
+            self.overrides.append(occ)
+        return occ
+
+    def exclude(self, recurrence_id: Moment) -> None:
+        """Take one occurrence out of the series: an EXDATE (RFC 5545 §3.8.5.1), and its override goes."""
+        if self.recurrence is None or self.recurrence.is_empty():
+            raise InvalidFollowup(f"follow-up {self.id} does not repeat: it has no occurrences to remove")
+        self.overrides = [o for o in self.overrides if not same_instant(o.recurrence_id, recurrence_id)]
+        if not any(same_instant(m, recurrence_id) for m in self.recurrence.exdates):
+            self.recurrence.exdates.append(recurrence_id)
 
     def copy(self) -> Followup:
         return replace(
@@ -414,12 +448,113 @@ def as_datetime(moment: Moment, tz: tzinfo | None = None) -> datetime:
     return datetime(moment.year, moment.month, moment.day, tzinfo=tz)
 
 
+def same_instant(a: Moment, b: Moment) -> bool:
+    """Whether two moments name the same time: zoned ones by instant (as RECURRENCE-ID is matched,
+    RFC 5545 §3.8.4.4), floating ones and dates by value."""
+    if isinstance(a, datetime) != isinstance(b, datetime):
+        return False
+    if isinstance(a, datetime) and isinstance(b, datetime):
+        if (a.tzinfo is None) != (b.tzinfo is None):
+            return False
+        if a.tzinfo is not None:
+            return a.astimezone(UTC) == b.astimezone(UTC)
+    return a == b
+
+
+def elapsed(start: Moment, end: Moment) -> timedelta:
+    """``end - start`` in real time. Python subtracts two datetimes of the same zone by their wall
+    clocks, which is an hour off across a daylight-saving change; this goes through UTC."""
+    a, b = as_datetime(start), as_datetime(end)
+    if a.tzinfo is not None and b.tzinfo is not None:
+        return b.astimezone(UTC) - a.astimezone(UTC)
+    return b.replace(tzinfo=None) - a.replace(tzinfo=None)
+
+
+def later(moment: Moment, delta: timedelta) -> Moment:
+    """``moment + delta`` in real time, back in ``moment``'s zone (a valid local time, with the
+    right ``fold``); floating times move by the wall clock, dates by whole days."""
+    if isinstance(moment, datetime):
+        if moment.tzinfo is None:
+            return moment + delta
+        return (moment.astimezone(UTC) + delta).astimezone(moment.tzinfo)
+    return moment + timedelta(days=delta.days)
+
+
+@dataclass(frozen=True)
+class LocalTime:
+    """A wall-clock time placed in a zone: the moment used, and what was odd about the wall time."""
+
+    moment: datetime
+    skipped: bool = False
+    """The zone skips that wall time (clocks go forward): ``moment`` is the first valid time after the gap."""
+    repeated: bool = False
+    """The zone has that wall time twice (clocks go back): ``moment`` is the first (``fold=0``)."""
+
+    def note(self, wall: datetime) -> str | None:
+        """One line saying what was done with ``wall``, or None when it was an ordinary time."""
+        key = getattr(self.moment.tzinfo, "key", str(self.moment.tzinfo))
+        asked = _wall_text(wall, None)
+        if self.skipped:
+            return (f"{asked} does not exist in {key} (clocks go forward); "
+                    f"using {_wall_text(self.moment.replace(tzinfo=None), wall.date())}")
+        if self.repeated:
+            offset = self.moment.strftime("%z")
+            return (f"{asked} happens twice in {key} (clocks go back); using the first, "
+                    f"{_wall_text(self.moment.replace(tzinfo=None), wall.date())} {self.moment.tzname()} "
+                    f"(UTC{offset[:3]}:{offset[3:]})")
+        return None
+
+
+def _wall_text(wall: datetime, day: date | None) -> str:
+    clock = wall.strftime("%H:%M:%S" if wall.second else "%H:%M")
+    return clock if day is not None and wall.date() == day else f"{wall.strftime('%Y-%m-%d')} {clock}"
+
+
+def local_time(wall: datetime, tz: ZoneInfo) -> LocalTime:
+    """The moment a wall-clock time ``wall`` (naive) names in ``tz``, also on daylight-saving days.
+
+    RFC 5545 §3.3.5 reads a skipped local time with the offset before the gap (02:30 becomes
+    03:30) and a repeated one as its first occurrence. The CRM keeps the second rule, but a time
+    that does not exist would be stored as a wall time no clock shows and measured an hour off,
+    so it becomes the first valid time after the gap (02:30 in Oslo's spring gap: 03:00), and
+    the caller says so.
+    """
+    first = wall.replace(tzinfo=tz, fold=0)
+    second = wall.replace(tzinfo=tz, fold=1)
+    if first.utcoffset() == second.utcoffset():
+        return LocalTime(first)
+    if _exists(first):
+        return LocalTime(first, repeated=True)
+    return LocalTime(_gap_end(first, second, tz), skipped=True)
+
+
+def _exists(moment: datetime) -> bool:
+    assert moment.tzinfo is not None
+    return moment.astimezone(UTC).astimezone(moment.tzinfo).replace(tzinfo=None) == moment.replace(tzinfo=None)
+
+
+def _gap_end(first: datetime, second: datetime, tz: ZoneInfo) -> datetime:
+    """The instant clocks jumped over ``first``'s wall time, as a local time: the gap's end.
+    ``second`` (read with the offset after the gap) lies before it, ``first`` at or after it."""
+    lo, hi = second.astimezone(UTC), first.astimezone(UTC)
+    after = hi.astimezone(tz).utcoffset()
+    while hi - lo > timedelta(seconds=1):
+        mid = lo + timedelta(seconds=int((hi - lo).total_seconds()) // 2)
+        if mid.astimezone(tz).utcoffset() == after:
+            hi = mid
+        else:
+            lo = mid
+    return hi.astimezone(tz)
+
+
 def _comparable(a: Moment, b: Moment) -> tuple[datetime, datetime]:
     if is_date(a) != is_date(b):
         raise InvalidFollowup("start and end must both be dates (all day) or both be times")
     da, db = as_datetime(a), as_datetime(b)
     if (da.tzinfo is None) != (db.tzinfo is None):
         da, db = da.replace(tzinfo=None), db.replace(tzinfo=None)
+    elif da.tzinfo is not None:
+        da, db = da.astimezone(UTC), db.astimezone(UTC)  # one zone's datetimes compare by wall clock
     return da, db
 
 
@@ -436,9 +571,9 @@ def _check_order(start: Moment, end: Moment) -> None:
 
 def new_meeting(owner: User, title: str, type_id: int, start: Moment, end: Moment | None = None,
                 **fields: Any) -> Followup:
-    """A meeting; without an end it lasts the owner's default meeting duration."""
+    """A meeting; without an end it lasts the owner's default meeting duration (in real time)."""
     if end is None:
-        end = start + timedelta(days=1) if is_date(start) else start + timedelta(minutes=owner.meeting_minutes)
+        end = later(start, timedelta(days=1) if is_date(start) else timedelta(minutes=owner.meeting_minutes))
     assert owner.id is not None
     f = Followup(owner_id=owner.id, kind=Kind.MEETING, title=title, type_id=type_id, start=start, end=end, **fields)
     f.validate()
@@ -470,7 +605,7 @@ def new_call(owner: User, title: str, type_id: int, deadline: Moment | None, **f
 def record_call_made(call: Followup, owner: User, at: datetime | None = None,
                      minutes: int | None = None) -> None:
     """Mark a call as made: start = ``at`` (default now, in the owner's zone),
-    end = start + ``minutes`` (default the owner's call duration)."""
+    end = ``minutes`` (default the owner's call duration) later in real time."""
     if call.kind is not Kind.CALL:
         raise InvalidFollowup(f"follow-up {call.id} is a {call.kind.value}, not a call")
     if minutes is None:
@@ -482,7 +617,7 @@ def record_call_made(call: Followup, owner: User, at: datetime | None = None,
         start = start.replace(tzinfo=zone(owner.tz))
     start = start.astimezone(zone(owner.tz))
     call.start = start
-    call.end = start + timedelta(minutes=minutes)
+    call.end = later(start, timedelta(minutes=minutes))
     call.completed_at = start.astimezone(UTC)
     call.validate()
 

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from server.config import ConfigFile, Settings
-from store.domain import Moment, zone
+from store.domain import Moment, local_time, zone
 from store.errors import InvalidFollowup, NotFound, StoreError
 
 PROG = "followups"
@@ -177,13 +177,8 @@ class Progress:
 # -- input -------------------------------------------------------------------------------
 
 
-def parse_moment(text: str, tz: ZoneInfo, what: str = "time") -> Moment:
-    """An ISO date (all day) or datetime; a datetime without offset is in ``tz``.
-
-    Accepts ``YYYY-MM-DD``, ``YYYY-MM-DDTHH:MM[:SS]`` (also with a space) and an
-    offset or ``Z``; an offset is converted into ``tz`` so the follow-up keeps a
-    named zone (which survives daylight-saving changes in recurring series).
-    """
+def read_moment(text: str, what: str = "time") -> date | datetime:
+    """An ISO date, or a date and time as written (naive without an offset): no zone applied yet."""
     value = text.strip()
     try:
         if len(value) == 10:
@@ -192,10 +187,40 @@ def parse_moment(text: str, tz: ZoneInfo, what: str = "time") -> Moment:
     except ValueError:
         raise UsageError(f"{what} {text!r} is not an ISO date (2025-03-14) or date and time "
                          "(2025-03-14T09:30, optionally with an offset such as +01:00)") from None
-    moment = moment.replace(microsecond=0)
-    if moment.tzinfo is None:
+    return moment.replace(microsecond=0)
+
+
+def parse_moment(text: str, tz: ZoneInfo, what: str = "time", as_written: bool = False) -> Moment:
+    """An ISO date (all day) or datetime; a datetime without offset is in ``tz``.
+
+    Accepts ``YYYY-MM-DD``, ``YYYY-MM-DDTHH:MM[:SS]`` (also with a space) and an
+    offset or ``Z``; an offset is converted into ``tz`` so the follow-up keeps a
+    named zone (which survives daylight-saving changes in recurring series).
+
+    A local time the zone skips (clocks go forward) becomes the first valid time
+    after the gap, and one it has twice (clocks go back) the first of the two; either
+    is said in one warning line on stderr (:func:`store.domain.local_time`).
+    ``as_written`` keeps the wall time as given, without a warning, for times that
+    name an occurrence of a series (an EXDATE matches the instance RFC 5545 §3.3.5
+    reads at that wall time).
+    """
+    moment = read_moment(text, what)
+    if not isinstance(moment, datetime):
+        return moment
+    if moment.tzinfo is not None:
+        return moment.astimezone(tz)
+    if as_written:
         return moment.replace(tzinfo=tz)
-    return moment.astimezone(tz)
+    placed = local_time(moment, tz)
+    note = placed.note(moment)
+    if note:
+        warn(note)
+    return placed.moment
+
+
+def warn(message: str) -> None:
+    """One warning line on stderr; the command goes on (exit code 0)."""
+    sys.stderr.write(f"{PROG}: warning: {message}\n")
 
 
 def parse_datetime(text: str, tz: ZoneInfo, what: str = "time") -> datetime:

@@ -1,14 +1,17 @@
-"""``followups add|show|update|done|call-made|cancel|delete``: one follow-up at a time.
+"""``followups add|show|update|done|call-made|cancel|delete``: one follow-up at a time,
+or one occurrence of a series (``--occurrence``).
 
 Every write goes through :mod:`server.services.followups`, in one transaction, so a
-rejected option leaves the store as it was and the calendars stay current.
+rejected option leaves the store as it was and the calendars stay current. Times are
+read in the owner's zone; on daylight-saving days see :func:`server.cli.common.parse_moment`,
+and lengths are real elapsed time (:func:`store.domain.later`).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from email.utils import parseaddr
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,7 +28,9 @@ from server.cli.common import (
     parse_moment,
     positive_int,
     priority_option,
+    read_moment,
     record_id,
+    short,
     tz_option,
 )
 from server.cli.views import describe, show_followup
@@ -36,11 +41,14 @@ from store.domain import (
     Followup,
     Kind,
     Moment,
+    Occurrence,
     Participant,
     Recurrence,
     User,
     as_datetime,
+    elapsed,
     is_date,
+    later,
     mark_done,
     new_call,
     new_meeting,
@@ -67,7 +75,7 @@ def _end_after(start: Moment, a: argparse.Namespace, tz: ZoneInfo) -> Moment | N
     if a.duration is not None:
         if is_date(start):
             raise UsageError("--duration is for timed follow-ups; an all-day one ends at --end (a date)")
-        return start + timedelta(minutes=a.duration)
+        return later(start, timedelta(minutes=a.duration))
     return None
 
 
@@ -168,7 +176,7 @@ def _apply_recurrence(f: Followup, a: argparse.Namespace, tz: ZoneInfo) -> None:
     if a.rdates is not None:
         rec.rdates = [parse_moment(m, tz, "--rdate") for m in a.rdates]
     if a.exdates is not None:
-        rec.exdates = [parse_moment(m, tz, "--exdate") for m in a.exdates]
+        rec.exdates = [parse_moment(m, tz, "--exdate", as_written=True) for m in a.exdates]
     f.recurrence = None if rec.is_empty() and not rec.exdates else rec
     if f.recurrence is not None and f.recurrence.is_empty():
         raise UsageError("--exdate needs a recurring follow-up: give --rrule or --rdate as well")
@@ -213,7 +221,7 @@ def build(uow: UnitOfWork, kind: Kind, a: argparse.Namespace) -> Followup:
             raise UsageError("a made call starts at a date and time, e.g. --start 2025-03-14T09:30")
         f = Followup(owner_id=owner.id or 0, kind=Kind.CALL, title=a.title, type_id=type_id,
                      deadline=deadline, **extra)
-        length = None if end is None else int((as_datetime(end) - start).total_seconds() // 60)
+        length = None if end is None else int(elapsed(start, end).total_seconds() // 60)
         record_call_made(f, owner, start, length)
     else:
         f = new_call(owner, a.title, type_id, deadline, **extra)
@@ -264,13 +272,13 @@ def _apply_times(f: Followup, a: argparse.Namespace, owner: User, tz: ZoneInfo) 
         start = parse_moment(a.start, tz, "--start")
         end = _end_after(start, a, tz)
         if end is None and f.start is not None and f.end is not None and is_date(f.start) == is_date(start):
-            end = start + (as_datetime(f.end) - as_datetime(f.start))
+            end = later(start, elapsed(f.start, f.end))
         elif end is None and is_date(start):
-            end = start + timedelta(days=1) if f.kind is Kind.MEETING else None
+            end = later(start, timedelta(days=1)) if f.kind is Kind.MEETING else None
         elif end is None and f.kind is Kind.MEETING:
-            end = start + timedelta(minutes=owner.meeting_minutes)
+            end = later(start, timedelta(minutes=owner.meeting_minutes))
         elif end is None and f.kind is Kind.CALL and f.completed:
-            end = start + timedelta(minutes=owner.call_minutes)
+            end = later(start, timedelta(minutes=owner.call_minutes))
         _shift_recurrence(f, start, a)
         f.start, f.end = start, end
     elif a.end is not None or a.duration is not None:
@@ -321,6 +329,8 @@ def cmd_show(ctx: Context) -> int:
 
 
 def cmd_update(ctx: Context) -> int:
+    if ctx.args.occurrence is not None:
+        return _update_occurrence(ctx)
     f = services.modify(ctx.engine(), ctx.args.id, change_from(ctx.args))
     assert f.id is not None
     warn_clashes(ctx, f.id)
@@ -363,15 +373,21 @@ def cmd_call_made(ctx: Context) -> int:
         at = parse_datetime(ctx.args.at, zone(owner.tz), "--at")
     f = services.call_made(engine, ctx.args.id, at, ctx.args.duration)
     assert isinstance(f.start, datetime) and f.end is not None
-    minutes = int((as_datetime(f.end) - f.start).total_seconds() // 60)
+    minutes = int(elapsed(f.start, f.end).total_seconds() // 60)
     return _done_with(ctx, f, f"made at {f.start.isoformat()} ({minutes} min)")
 
 
 def cmd_cancel(ctx: Context) -> int:
+    if ctx.args.occurrence is not None:
+        f, occ = services.cancel_occurrence(ctx.engine(), ctx.args.id, _occurrence(ctx.args.occurrence))
+        return _done_with(ctx, f, f"cancelled on {short(occ.recurrence_id)} (the other occurrences stay)")
     return _done_with(ctx, services.cancel(ctx.engine(), ctx.args.id), "cancelled")
 
 
 def cmd_delete(ctx: Context) -> int:
+    if ctx.args.occurrence is not None:
+        f, rid = services.delete_occurrence(ctx.engine(), ctx.args.id, _occurrence(ctx.args.occurrence))
+        return _done_with(ctx, f, f"no longer happens on {short(rid)} (the other occurrences stay)")
     f = services.delete(ctx.engine(), ctx.args.id)
     if ctx.json:
         emit_json({"id": f.id, "uid": f.uid, "deleted": True})
@@ -380,10 +396,65 @@ def cmd_delete(ctx: Context) -> int:
     return 0
 
 
+# -- one occurrence of a series --------------------------------------------------------------------
+
+OCCURRENCE_OPTIONS = frozenset({"occurrence", "start", "end", "duration", "title", "location", "agenda", "tz", "json"})
+"""What ``update --occurrence`` may change (and read: --tz, --json); the rest belongs to the series."""
+
+
+def _occurrence(text: str) -> date | datetime:
+    """An --occurrence value: a day, or a start (naive: a wall time in the owner's zone)."""
+    return read_moment(text, "--occurrence")
+
+
+def _update_occurrence(ctx: Context) -> int:
+    a = ctx.args
+    flags: dict[str, str] = getattr(a, "option_flags", {})
+    series_only = [flag for dest, flag in flags.items()
+                   if dest not in OCCURRENCE_OPTIONS and getattr(a, dest, None) not in (None, False)]
+    if series_only:
+        one = len(series_only) == 1
+        raise UsageError(f"{', '.join(series_only)} {'changes' if one else 'change'} the whole series, not one "
+                         f"occurrence: give {'it' if one else 'them'} without --occurrence")
+    if all(getattr(a, name) is None for name in ("start", "end", "duration", "title", "location", "agenda")):
+        raise UsageError("--occurrence needs something to change: --start, --end, --duration, --title, "
+                         "--location or --agenda")
+    if a.title is not None and not a.title.strip():
+        raise UsageError("the title is empty")
+
+    def edit(occ: Occurrence, f: Followup, uow: UnitOfWork) -> None:
+        tz = _zone_for(a, uow.users.get(f.owner_id))
+        for name in ("title", "agenda", "location"):
+            if getattr(a, name) is not None:
+                setattr(occ, name, getattr(a, name))
+        if a.start is None and a.end is None and a.duration is None:
+            return
+        start = occ.start if occ.start is not None else occ.recurrence_id
+        length = elapsed(start, occ.end) if occ.end is not None else f.duration()
+        if a.start is not None:
+            start = parse_moment(a.start, tz, "--start")
+            if is_date(start) != is_date(occ.recurrence_id):
+                raise UsageError("an occurrence of an all-day series moves to a day (YYYY-MM-DD), one of a "
+                                 "timed series to a date and time")
+        end = _end_after(start, a, tz)
+        if end is None and length is not None:
+            end = later(start, length)
+        occ.start, occ.end = start, end
+
+    f, occ = services.change_occurrence(ctx.engine(), a.id, _occurrence(a.occurrence), edit, a.tz)
+    assert f.id is not None
+    warn_clashes(ctx, f.id)
+    return _done_with(ctx, f, f"updated on {short(occ.recurrence_id)} (the other occurrences stay)")
+
+
 # -- the parser ----------------------------------------------------------------------------------
 
 TIME_HELP = ("ISO date (all day) or date and time; without an offset, in the owner's time zone "
              "(or --tz)")
+DST_HELP = ("A local time that a daylight-saving change skips becomes the first valid time after it, and "
+            "one that happens twice the first of the two; either is a warning on stderr.")
+OCCURRENCE_HELP = ("the occurrence's day (YYYY-MM-DD) in the owner's zone, or its start (YYYY-MM-DDTHH:MM) "
+                   "when the series has several a day")
 
 
 def _options(p: argparse.ArgumentParser, update: bool) -> None:
@@ -451,7 +522,8 @@ def register(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     add = sub.add_parser("add", help="create a meeting, to-do or call",
                          description="Create a follow-up; prints its id (with --json, the follow-up). A clash "
                                      "with another busy follow-up (a shared person or resource at the same "
-                                     "time) is a warning on stderr, one line each; the follow-up is created.")
+                                     "time) is a warning on stderr, one line each; the follow-up is created. "
+                                     f"{DST_HELP} A --duration is real elapsed time.")
     kinds = add.add_subparsers(dest="kind", metavar="KIND", required=True, parser_class=parser_class)
     notes = {
         Kind.MEETING: "A meeting needs --start; without --end or --duration it lasts the owner's default.",
@@ -473,19 +545,29 @@ def register(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser("update", help="change a follow-up",
                        description="Change a follow-up; only the options given change. Moving a meeting keeps "
-                                   "its length unless --end or --duration is given. Clashes with other busy "
-                                   "follow-ups are warnings on stderr, one line each.")
+                                   "its length (in real time) unless --end or --duration is given. Clashes with "
+                                   "other busy follow-ups are warnings on stderr, one line each. With "
+                                   "--occurrence, only that occurrence of a series changes (--start, --end, "
+                                   "--duration, --title, --location, --agenda); moving it asks the meeting's "
+                                   "participants again, as moving the whole meeting does. "
+                                   f"{DST_HELP}")
     p.add_argument("id", type=record_id)
     _options(p, update=True)
-    p.set_defaults(handler=cmd_update)
+    p.add_argument("--occurrence", metavar="DATE", help=OCCURRENCE_HELP)
+    p.set_defaults(handler=cmd_update, option_flags={action.dest: action.option_strings[0]
+                                                     for action in p._actions if action.option_strings})
 
-    for name, handler, text in (
-        ("done", cmd_done, "mark a meeting or to-do completed"),
-        ("cancel", cmd_cancel, "cancel a meeting (it stays in the calendars, marked cancelled)"),
-        ("delete", cmd_delete, "delete a follow-up for good"),
+    for name, handler, text, occurrence in (
+        ("done", cmd_done, "mark a meeting or to-do completed", None),
+        ("cancel", cmd_cancel, "cancel a meeting (it stays in the calendars, marked cancelled)",
+         "only that occurrence is cancelled (STATUS:CANCELLED on its RECURRENCE-ID)"),
+        ("delete", cmd_delete, "delete a follow-up for good",
+         "only that occurrence is removed from the series (an EXDATE)"),
     ):
         p = sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
         p.add_argument("id", type=record_id)
+        if occurrence:
+            p.add_argument("--occurrence", metavar="DATE", help=f"{occurrence}; {OCCURRENCE_HELP}")
         add_json(p)
         p.set_defaults(handler=handler)
 

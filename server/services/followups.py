@@ -10,10 +10,13 @@ client syncs next always matches the store.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
+from mapping.recurrence import Series
 from server.services import conflicts, projection
 from server.services.auth import hash_password
 from server.services.directory import DbDirectory
@@ -24,12 +27,17 @@ from store.domain import (
     Followup,
     FollowupType,
     Kind,
+    Moment,
+    Occurrence,
     PartStat,
     Resource,
     Source,
     User,
+    later,
     mark_done,
     record_call_made,
+    same_instant,
+    zone,
 )
 from store.errors import InvalidFollowup, NotFound
 from store.uow import Change, UnitOfWork
@@ -218,3 +226,216 @@ def history(engine: Engine, id: int) -> tuple[Followup | None, list[Change]]:
         if f is None and not changes:
             raise NotFound(f"no follow-up with id {id}, and none was ever recorded")
     return f, changes
+
+
+# -- one occurrence of a series ----------------------------------------------------------
+
+NEAR_DAYS = 400
+"""How far back the nearest earlier occurrence is looked for before scanning from the series' start."""
+
+
+def find_occurrence(f: Followup, when: date | datetime, tz: ZoneInfo) -> Moment:
+    """The original start (the RECURRENCE-ID, RFC 5545 §3.8.4.4) of the occurrence ``when`` names.
+
+    ``when`` is a day (in ``tz``) with one occurrence, or an occurrence's start: a naive time is
+    a wall time in ``tz``, matched as written (also one a daylight-saving change skips). An
+    occurrence is named by its original day and time; one already moved also by where it was
+    moved to, when nothing starts there originally. Anything else is one InvalidFollowup line
+    naming the nearest occurrences.
+    """
+    rec = f.recurrence
+    anchor = f.start if f.start is not None else f.deadline
+    if rec is None or rec.is_empty() or anchor is None:
+        raise InvalidFollowup(f"follow-up {f.id} does not repeat: change, cancel or delete it as a whole")
+    series = Series(anchor, rec.rule, rec.rdates, rec.exdates)
+    day = _local_day(when, tz)
+    timed = isinstance(when, datetime)
+    if timed and series.is_date:
+        raise InvalidFollowup(f"follow-up {f.id} repeats all day: name its occurrence by the day ({day})")
+    originals = _starts_on(series, day, tz)
+    moved = [(o.recurrence_id, o.start) for o in f.overrides
+             if o.start is not None and _local_day(o.start, tz) == day
+             and not any(same_instant(o.recurrence_id, m) for m in originals)]
+    pairs: list[tuple[Moment, Moment]] = [(m, m) for m in originals]
+    if timed:
+        assert isinstance(when, datetime)
+        found = [p for p in pairs if _at(p[1], when, tz)] or [p for p in moved if _at(p[1], when, tz)]
+    else:
+        found = pairs or moved
+    if len(found) == 1:
+        return found[0][0]
+    where = f"{_show(when, tz)} ({tz.key})"
+    if found:
+        times = [f"{day}T{_show(start, tz)[11:]}" for _, start in found]
+        raise InvalidFollowup(f"follow-up {f.id} has {len(found)} occurrences on {where}: give the time as well "
+                              f"({', '.join(times[:-1])} or {times[-1]})")
+    that_day = [start for _, start in pairs + moved]
+    if timed and that_day:
+        clock = ", ".join(_show(m, tz)[11:] for m in that_day)
+        raise InvalidFollowup(f"follow-up {f.id} has no occurrence at {where}; on {day} it has {clock}")
+    near = _nearest(series, day, tz)
+    hint = (f"the nearest are {_show(near[0], tz)} and {_show(near[1], tz)}" if len(near) == 2
+            else f"the nearest is {_show(near[0], tz)}" if near else "it has no occurrences left")
+    raise InvalidFollowup(f"follow-up {f.id} has no occurrence {'at' if timed else 'on'} {where}; {hint}")
+
+
+def _local_day(moment: Moment, tz: ZoneInfo) -> date:
+    if not isinstance(moment, datetime):
+        return moment
+    return (moment.astimezone(tz) if moment.tzinfo is not None else moment).date()
+
+
+def _at(moment: Moment, when: datetime, tz: ZoneInfo) -> bool:
+    """Whether ``moment`` starts at ``when`` (aware: that instant; naive: that wall time in ``tz``)."""
+    if not isinstance(moment, datetime):
+        return False
+    if when.tzinfo is not None:
+        if moment.tzinfo is None:
+            return moment == when.astimezone(tz).replace(tzinfo=None)
+        return same_instant(moment, when)
+    if moment.tzinfo is None:
+        return moment == when
+    if getattr(moment.tzinfo, "key", None) == tz.key and moment.replace(tzinfo=None) == when:
+        return True
+    return moment.astimezone(tz).replace(tzinfo=None) == when
+
+
+def _show(moment: Moment, tz: ZoneInfo) -> str:
+    if not isinstance(moment, datetime):
+        return moment.isoformat()
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(tz)
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def _midnight(day: date, tz: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0, 0), tzinfo=tz)
+
+
+def _starts_on(series: Series, day: date, tz: ZoneInfo) -> list[Moment]:
+    """The original starts of the series' occurrences on ``day`` in ``tz``, EXDATEs left out."""
+    slack = timedelta(days=2)
+    walls = series.walls(after=series.wall(_midnight(day - slack, tz)),
+                         before=series.wall(_midnight(day + slack + timedelta(days=1), tz)))
+    return [m for m in (series.back(w) for w in walls) if _local_day(m, tz) == day]
+
+
+def _nearest(series: Series, day: date, tz: ZoneInfo) -> list[Moment]:
+    """The last occurrence before ``day`` and the first after it, those that exist."""
+    found: list[Moment] = []
+    start = series.wall(_midnight(day, tz))
+    for lookback in (timedelta(days=NEAR_DAYS), None):
+        earlier = [m for m in (series.back(w) for w in series.walls(
+            after=start - lookback if lookback is not None else None, before=start + timedelta(days=1)))
+            if _local_day(m, tz) < day]
+        if earlier:
+            found.append(earlier[-1])
+            break
+    after = series.walls(after=series.wall(_midnight(day, tz)))
+    for wall in after:
+        moment = series.back(wall)
+        if _local_day(moment, tz) > day:
+            found.append(moment)
+            break
+    return found
+
+
+def _edit(engine: Engine, id: int, change: Callable[[Followup, UnitOfWork], None], actor: str,
+          source: Source) -> Followup:
+    with transaction(engine, actor=actor, source=source) as uow:
+        f = uow.followups.get(id)
+        change(f, uow)
+        uow.followups.update(f)
+        uow.commit()
+    return f
+
+
+def _ask_again(f: Followup) -> None:
+    """A meeting moved: SEQUENCE+1 (RFC 5546 §2.1.4), and whoever has not declined confirms again."""
+    f.sequence += 1
+    for p in f.participants:
+        if p.partstat is not PartStat.DECLINED:
+            p.partstat = PartStat.NEEDS_ACTION
+
+
+def _placed(occ: Occurrence, f: Followup) -> tuple[Moment, Moment | None, str | None]:
+    """Where and when an occurrence happens: its start, end and location, the series' where it has none."""
+    start = occ.start if occ.start is not None else occ.recurrence_id
+    length = f.duration()
+    end = occ.end if occ.end is not None else later(start, length) if length is not None else None
+    return start, end, occ.location
+
+
+def _moved_occurrence(before: tuple[Moment, Moment | None, str | None],
+                      after: tuple[Moment, Moment | None, str | None]) -> bool:
+    (s1, e1, l1), (s2, e2, l2) = before, after
+    same_end = (e1 is None and e2 is None) or (e1 is not None and e2 is not None and same_instant(e1, e2))
+    return not (same_instant(s1, s2) and same_end and (l1 or None) == (l2 or None))
+
+
+def change_occurrence(engine: Engine, id: int, when: date | datetime,
+                      edit: Callable[[Occurrence, Followup, UnitOfWork], None], tz: ZoneInfo | None = None,
+                      actor: str = "system", source: Source = Source.CRM) -> tuple[Followup, Occurrence]:
+    """Change one occurrence of a series (named as :func:`find_occurrence` says, in ``tz``, by
+    default the owner's zone): ``edit`` changes its override, made when it has none; the other
+    occurrences stay.
+
+    Moving one occurrence of a meeting with participants (its time or location) asks every
+    participant again, as moving the whole meeting does: SEQUENCE+1 and PARTSTAT=NEEDS-ACTION
+    for all who have not declined. RFC 5546 §3.2.2 sends a changed instance as a REQUEST of the
+    same component, whose SEQUENCE is the series'; and the CRM keeps one answer per participant
+    per meeting, not per occurrence, so the whole meeting's answers are asked again.
+    """
+    changed: list[Occurrence] = []
+
+    def change(f: Followup, uow: UnitOfWork) -> None:
+        rid = find_occurrence(f, when, tz or zone(uow.users.get(f.owner_id).tz))
+        occ = f.override_for(rid)
+        before = _placed(replace(occ), f)
+        edit(occ, f, uow)
+        if f.start is None:
+            raise InvalidFollowup(f"follow-up {id} is not in the diary (it has no start): its occurrences "
+                                  "are changed with the series")
+        f.validate()
+        if f.kind is Kind.MEETING and f.participants and _moved_occurrence(before, _placed(occ, f)):
+            _ask_again(f)
+        changed.append(occ)
+
+    f = _edit(engine, id, change, actor, source)
+    return f, changed[0]
+
+
+def cancel_occurrence(engine: Engine, id: int, when: date | datetime, tz: ZoneInfo | None = None,
+                      actor: str = "system") -> tuple[Followup, Occurrence]:
+    """Cancel one occurrence of a meeting: its override gets STATUS:CANCELLED (the others stay),
+    as :func:`cancel` does for the whole meeting (no one is asked again)."""
+
+    def edit(occ: Occurrence, f: Followup, _uow: UnitOfWork) -> None:
+        if f.kind is not Kind.MEETING:
+            raise InvalidFollowup(
+                f"follow-up {id} is a {f.kind.value}; only meetings are cancelled (delete the occurrence instead)")
+        occ.cancelled = True
+
+    return change_occurrence(engine, id, when, edit, tz, actor)
+
+
+def delete_occurrence(engine: Engine, id: int, when: date | datetime, tz: ZoneInfo | None = None,
+                      actor: str = "system") -> tuple[Followup, Moment]:
+    """Remove one occurrence from a series (an EXDATE; its override goes too). A meeting with
+    participants gets SEQUENCE+1 (its recurrence changed), but nobody is asked again: nothing
+    they agreed to moved. The last occurrence left is refused: delete the follow-up instead."""
+    removed: list[Moment] = []
+
+    def change(f: Followup, uow: UnitOfWork) -> None:
+        rid = find_occurrence(f, when, tz or zone(uow.users.get(f.owner_id).tz))
+        f.exclude(rid)
+        rec, anchor = f.recurrence, f.start if f.start is not None else f.deadline
+        assert rec is not None and anchor is not None
+        if next(Series(anchor, rec.rule, rec.rdates, rec.exdates).walls(), None) is None:
+            raise InvalidFollowup(f"that is the last occurrence of follow-up {id}: delete the follow-up instead")
+        if f.kind is Kind.MEETING and f.participants:
+            f.sequence += 1
+        removed.append(rid)
+
+    f = _edit(engine, id, change, actor, Source.CRM)
+    return f, removed[0]
