@@ -56,12 +56,16 @@ class ResourceRow(Base):
     kind: Mapped[str] = mapped_column(String(16))
     email: Mapped[str | None] = mapped_column(String(320), index=True)
     on_conflict: Mapped[str] = mapped_column(String(16), default="allow", server_default="allow")
+    archived: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Here and on every directory table but users: the follow-ups that use the record keep it,
+    new ones cannot use it (``followups resource remove --archive``)."""
 
 
 class CompanyRow(Base):
     __tablename__ = "companies"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(255))
+    archived: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class PersonRow(Base):
@@ -71,6 +75,7 @@ class PersonRow(Base):
     company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id"), index=True)
     email: Mapped[str | None] = mapped_column(String(320), index=True)
     phone: Mapped[str | None] = mapped_column(String(64))
+    archived: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class SaleRow(Base):
@@ -78,12 +83,14 @@ class SaleRow(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(255))
     company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id"), index=True)
+    archived: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ProjectRow(Base):
     __tablename__ = "projects"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(255))
+    archived: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class TypeRow(Base):
@@ -92,6 +99,7 @@ class TypeRow(Base):
     name: Mapped[str] = mapped_column(String(255), unique=True)
     kind: Mapped[str] = mapped_column(String(16))
     busy: Mapped[bool] = mapped_column(Boolean, default=True)
+    archived: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class FieldRow(Base):
@@ -100,6 +108,7 @@ class FieldRow(Base):
     name: Mapped[str] = mapped_column(String(255), unique=True)
     type: Mapped[str] = mapped_column(String(16))
     choices: Mapped[str] = mapped_column(Text, default="[]")
+    archived: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class FollowupRow(Base):

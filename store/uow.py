@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Engine, and_, func, insert, or_, select
+from sqlalchemy import Engine, and_, delete, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -42,6 +42,7 @@ from store.orm import (
     CompanyRow,
     FieldRow,
     FollowupRow,
+    GrantRow,
     ParticipantRow,
     PersonRow,
     ProjectRow,
@@ -71,6 +72,33 @@ class Change:
 R = TypeVar("R")
 
 
+@dataclass(frozen=True)
+class Use:
+    """Records of one sort that still refer to a directory record: how many, and the lowest ids."""
+
+    what: str
+    """A singular noun: follow-up, invitation and booking (whose ids are follow-ups'), person, sale."""
+    count: int
+    first: tuple[int, ...]
+
+
+def _archivable(to_domain: Callable[[Any], Any]) -> Any:
+    """``to_domain`` that also carries the row's ``archived`` flag."""
+
+    def convert_row(row: Any) -> Any:
+        record = to_domain(row)
+        record.archived = row.archived
+        return record
+
+    return staticmethod(convert_row)
+
+
+def archived_refusal(description: str, holders: str = "follow-ups") -> InvalidFollowup:
+    """Why an archived record cannot be given to a new follow-up (or person, or sale)."""
+    return InvalidFollowup(f"{description} is archived: the {holders} that have it keep it, "
+                           "but it cannot be given to others")
+
+
 class _Records(Generic[D, R]):
     """A repository for a simple directory record (user, company, type, ...)."""
 
@@ -78,8 +106,9 @@ class _Records(Generic[D, R]):
     label: str
     kind: str
     """The record's name in :attr:`UnitOfWork.changed`."""
-    unseen: frozenset[str] = frozenset()
-    """Columns no calendar object shows: changing only these is no change to report."""
+    unseen: frozenset[str] = frozenset({"archived"})
+    """Columns no calendar object shows: changing only these is no change to report.
+    Archiving changes nothing a client sees: the follow-ups that have the record keep it."""
     to_domain: Callable[[Any], Any]
 
     def __init__(self, uow: UnitOfWork) -> None:
@@ -157,14 +186,65 @@ class _Records(Generic[D, R]):
     def _columns(self, values: dict[str, Any]) -> dict[str, Any]:
         return {k: (v.value if hasattr(v, "value") else v) for k, v in values.items()}
 
+    def describe(self, record: Any) -> str:
+        """How messages name a record (or its row): ``company 4 "Nordlys AS"``."""
+        return f'{self.label} {record.id} "{record.name}"'
+
+    def _referrers(self, id: int) -> Sequence[tuple[str, Any]]:
+        """What may refer to record ``id``: (noun, a SELECT of the referring ids)."""
+        return ()
+
+    def uses(self, id: int, examples: int = 2) -> Sequence[Use]:
+        """What still refers to record ``id``, and the lowest ``examples`` ids of each: the
+        rows a removal would leave pointing at nothing."""
+        found: Sequence[Use] = ()
+        for what, stmt in self._referrers(id):
+            ids = stmt.distinct().subquery()
+            column = next(iter(ids.c))
+            count = self.session.scalar(select(func.count()).select_from(ids)) or 0
+            if count:
+                first = tuple(self.session.scalars(select(column).order_by(column).limit(examples)))
+                found = (*found, Use(what, count, first))
+        return found
+
+    def remove(self, id: int) -> D:
+        """Delete record ``id``. Callers check :meth:`uses` first and say what refers to it;
+        the database's foreign keys refuse what slips through (a concurrent writer)."""
+        row = self.session.get(self.row_class, id)
+        if row is None:
+            raise NotFound(f"no {self.label} with id {id}")
+        record: D = self.to_domain(row)
+        self.session.delete(row)
+        try:
+            self.session.flush()
+        except IntegrityError as exc:
+            raise Conflict(f"{self.describe(record)} is still in use ({_reason(exc)})") from exc
+        self.uow.changed.get(self.kind, set()).discard(id)
+        return record
+
 
 def _reason(exc: IntegrityError) -> str:
     return str(exc.orig).splitlines()[0] if exc.orig else "constraint"
 
 
 class Users(_Records[User, UserRow]):
+    """Users cannot be archived: a user with follow-ups or invitations stays until they are
+    given to someone else or deleted."""
+
     row_class, label, kind, to_domain = UserRow, "user", "user", staticmethod(convert.user)
     unseen = frozenset({"password_hash"})
+
+    def describe(self, record: Any) -> str:
+        return f'user {record.login} ("{record.name}")'
+
+    def _referrers(self, id: int) -> list[tuple[str, Any]]:
+        return [("follow-up", select(FollowupRow.id).where(FollowupRow.owner_id == id)),
+                ("invitation", select(ParticipantRow.followup_id).where(ParticipantRow.user_id == id))]
+
+    def remove(self, id: int) -> User:
+        """Delete the user and the grants that name them (as lead or as the one read)."""
+        self.session.execute(delete(GrantRow).where(or_(GrantRow.lead_id == id, GrantRow.user_id == id)))
+        return super().remove(id)
 
     def update(self, obj: User) -> User:
         """A new zone re-indexes the user's floating and all-day follow-ups,
@@ -193,70 +273,172 @@ class Users(_Records[User, UserRow]):
 
 
 class Resources(_Records[Resource, ResourceRow]):
-    row_class, label, kind, to_domain = ResourceRow, "resource", "resource", staticmethod(convert.resource)
-    unseen = frozenset({"on_conflict"})
+    row_class, label, kind, to_domain = ResourceRow, "resource", "resource", _archivable(convert.resource)
+    unseen = frozenset({"on_conflict", "archived"})
+
+    def describe(self, record: Any) -> str:
+        return f'resource {record.login} ("{record.name}")'
+
+    def _referrers(self, id: int) -> list[tuple[str, Any]]:
+        return [("booking", select(BookingRow.followup_id).where(BookingRow.resource_id == id))]
 
     def by_login(self, login: str) -> Resource:
         row = self.session.scalar(select(ResourceRow).where(ResourceRow.login == login))
         if row is None:
             raise NotFound(f"no resource {login!r} (see `followups resource list`)")
-        return convert.resource(row)
+        return self.to_domain(row)  # type: ignore[no-any-return]
 
     def by_email(self, email: str) -> Resource | None:
         row = self.session.scalar(select(ResourceRow).where(func.lower(ResourceRow.email) == email.lower())
                                   .order_by(ResourceRow.id).limit(1))
-        return convert.resource(row) if row else None
+        return self.to_domain(row) if row else None
 
 
 class Companies(_Records[Company, CompanyRow]):
-    row_class, label, kind, to_domain = CompanyRow, "company", "company", staticmethod(convert.company)
+    row_class, label, kind, to_domain = CompanyRow, "company", "company", _archivable(convert.company)
+
+    def _referrers(self, id: int) -> list[tuple[str, Any]]:
+        return [("follow-up", select(FollowupRow.id).where(FollowupRow.company_id == id)),
+                ("person", select(PersonRow.id).where(PersonRow.company_id == id)),
+                ("sale", select(SaleRow.id).where(SaleRow.company_id == id))]
+
+    def check_link(self, company_id: int | None, before: int | None, holders: str) -> None:
+        """A person's or sale's company exists, and is not archived unless it was theirs already."""
+        if company_id is None:
+            return
+        company = self.get(company_id)
+        if company.archived and company_id != before:
+            raise archived_refusal(self.describe(company), holders)
+
+
+def _company_before(session: Session, row_class: type[Any], id: int | None) -> int | None:
+    row = session.get(row_class, id) if id is not None else None
+    return row.company_id if row is not None else None
 
 
 class Persons(_Records[Person, PersonRow]):
-    row_class, label, kind, to_domain = PersonRow, "person", "person", staticmethod(convert.person)
+    row_class, label, kind, to_domain = PersonRow, "person", "person", _archivable(convert.person)
+
+    def _referrers(self, id: int) -> list[tuple[str, Any]]:
+        return [("follow-up", select(FollowupRow.id).where(FollowupRow.person_id == id)),
+                ("invitation", select(ParticipantRow.followup_id).where(ParticipantRow.person_id == id))]
 
     def add(self, obj: Person) -> Person:
-        if obj.company_id is not None:
-            self.uow.companies.get(obj.company_id)
+        self.uow.companies.check_link(obj.company_id, None, "persons")
         return super().add(obj)
+
+    def update(self, obj: Person) -> Person:
+        self.uow.companies.check_link(obj.company_id, _company_before(self.session, PersonRow, obj.id), "persons")
+        return super().update(obj)
 
     def by_email(self, email: str) -> Person | None:
         row = self.session.scalar(select(PersonRow).where(func.lower(PersonRow.email) == email.lower())
                                   .order_by(PersonRow.id).limit(1))
-        return convert.person(row) if row else None
+        return self.to_domain(row) if row else None
 
 
 class Sales(_Records[Sale, SaleRow]):
-    row_class, label, kind, to_domain = SaleRow, "sale", "sale", staticmethod(convert.sale)
+    row_class, label, kind, to_domain = SaleRow, "sale", "sale", _archivable(convert.sale)
+
+    def _referrers(self, id: int) -> list[tuple[str, Any]]:
+        return [("follow-up", select(FollowupRow.id).where(FollowupRow.sale_id == id))]
 
     def add(self, obj: Sale) -> Sale:
-        if obj.company_id is not None:
-            self.uow.companies.get(obj.company_id)
+        self.uow.companies.check_link(obj.company_id, None, "sales")
         return super().add(obj)
+
+    def update(self, obj: Sale) -> Sale:
+        self.uow.companies.check_link(obj.company_id, _company_before(self.session, SaleRow, obj.id), "sales")
+        return super().update(obj)
 
 
 class Projects(_Records[Project, ProjectRow]):
-    row_class, label, kind, to_domain = ProjectRow, "project", "project", staticmethod(convert.project)
+    row_class, label, kind, to_domain = ProjectRow, "project", "project", _archivable(convert.project)
+
+    def _referrers(self, id: int) -> list[tuple[str, Any]]:
+        return [("follow-up", select(FollowupRow.id).where(FollowupRow.project_id == id))]
 
 
 class Types(_Records[FollowupType, TypeRow]):
-    row_class, label, kind, to_domain = TypeRow, "follow-up type", "type", staticmethod(convert.ftype)
+    row_class, label, kind, to_domain = TypeRow, "follow-up type", "type", _archivable(convert.ftype)
+    unseen = frozenset({"busy", "archived"})
+    """A type's ``busy`` is the default of new follow-ups; each follow-up keeps its own."""
+
+    def _referrers(self, id: int) -> list[tuple[str, Any]]:
+        return [("follow-up", select(FollowupRow.id).where(FollowupRow.type_id == id))]
 
     def default(self, kind: Kind) -> FollowupType:
-        row = self._keep(self.session.scalar(select(TypeRow).where(TypeRow.kind == kind.value)
+        """The first type of ``kind`` that is not archived."""
+        row = self._keep(self.session.scalar(select(TypeRow).where(TypeRow.kind == kind.value,
+                                                                   TypeRow.archived.is_(False))
                                              .order_by(TypeRow.id).limit(1)))
         if row is None:
-            raise NotFound(f"no follow-up type for {kind.value}s; add one with `followups type add`")
-        return convert.ftype(row)
+            raise NotFound(f"no follow-up type for {kind.value}s that is not archived; "
+                           "add one with `followups type add`")
+        return self.to_domain(row)  # type: ignore[no-any-return]
+
+    def update(self, obj: FollowupType) -> FollowupType:
+        """A type keeps its kind while follow-ups have it (each follow-up's type is of its kind)."""
+        row = self.session.get(TypeRow, obj.id)
+        if row is not None and row.kind != obj.kind.value and self.uses(row.id):
+            raise InvalidFollowup(f"{self.describe(row)} is for {row.kind}s and follow-ups have it; "
+                                  f"it cannot become a type for {obj.kind.value}s")
+        return super().update(obj)
 
 
 class Fields(_Records[FieldDef, FieldRow]):
-    row_class, label, kind, to_domain = FieldRow, "custom field", "field", staticmethod(convert.field_def)
+    row_class, label, kind, to_domain = FieldRow, "custom field", "field", _archivable(convert.field_def)
+    unseen = frozenset({"type", "choices", "archived"})
+    """Calendar objects show a field's name and each follow-up's value (a value the new
+    definition writes differently re-renders its follow-up: :meth:`update`)."""
+
+    def _referrers(self, id: int) -> list[tuple[str, Any]]:
+        return [("follow-up", select(ValueRow.followup_id).where(ValueRow.field_id == id))]
 
     def _columns(self, values: dict[str, Any]) -> dict[str, Any]:
         values = super()._columns(values)
         values["choices"] = json.dumps(values["choices"])
         return values
+
+    def update(self, obj: FieldDef) -> FieldDef:
+        """A new type or new choices must fit every stored value, else nothing changes and
+        the follow-ups whose values do not fit are named; values that fit are stored in the
+        new definition's form (``1e3`` as a number is ``1000``; a choice takes its new case)."""
+        obj.validate()
+        row = self.session.get(FieldRow, obj.id)
+        if row is None:
+            raise NotFound(f"no {self.label} with id {obj.id}")
+        before = convert.field_def(row)
+        if (before.type, before.choices) != (obj.type, obj.choices):
+            self._refit(obj, before)
+        return super().update(obj)
+
+    def _refit(self, definition: FieldDef, before: FieldDef, examples: int = 2) -> None:
+        values = list(self.session.scalars(select(ValueRow).where(ValueRow.field_id == definition.id)
+                                           .order_by(ValueRow.followup_id)))
+        fitted: dict[int, str] = {}
+        misfits: list[ValueRow] = []
+        for value in values:
+            try:
+                fitted[value.followup_id] = definition.normalize(value.value)
+            except InvalidFollowup:
+                misfits.append(value)
+        if misfits:
+            choices = ", ".join(definition.choices)
+            if definition.type is before.type:
+                change = f"cannot be limited to {choices}"
+            else:
+                change = f"cannot become a {definition.type.value} field" + (f" of {choices}" if choices else "")
+            shown = ", ".join(f'#{v.followup_id} "{v.value}"' for v in misfits[:examples])
+            some = (f"{len(misfits)} follow-ups have values" if len(misfits) > 1 else "1 follow-up has a value")
+            raise InvalidFollowup(f"{self.describe(definition)} {change}: {some} that would not fit "
+                                  f"({'e.g. ' if len(misfits) > examples else ''}{shown}); "
+                                  "change or clear them first")
+        for value in values:
+            if fitted[value.followup_id] != value.value:
+                value.value = fitted[value.followup_id]
+                self.uow.touch("followup", value.followup_id)
+        self.session.flush()
 
 
 class Followups:
@@ -287,8 +469,9 @@ class Followups:
         rows = self.session.scalars(select(FollowupRow).where(FollowupRow.uid == uid).order_by(FollowupRow.id))
         return [convert.followup(r) for r in rows]
 
-    def _check_refs(self, f: Followup) -> None:
-        """Every referenced record exists: a clear NotFound, not an IntegrityError."""
+    def _check_refs(self, f: Followup, kept: frozenset[tuple[type[Any], int]] = frozenset()) -> None:
+        """Every referenced record exists (a clear NotFound, not an IntegrityError), and none
+        is archived unless the follow-up had it already (``kept``: see :func:`_links`)."""
         s = self.session
         checks: list[tuple[type[Any], int | None, str]] = [
             (UserRow, f.owner_id, "user"), (TypeRow, f.type_id, "follow-up type"),
@@ -300,8 +483,13 @@ class Followups:
         checks += [(PersonRow, p.person_id, "person") for p in f.participants if p.person_id is not None]
         checks += [(FieldRow, fid, "custom field") for fid in f.custom]
         for row_class, id, label in checks:
-            if id is not None and s.get(row_class, id) is None:
+            if id is None:
+                continue
+            row = s.get(row_class, id)
+            if row is None:
                 raise NotFound(f"no {label} with id {id}")
+            if getattr(row, "archived", False) and (row_class, id) not in kept:
+                raise archived_refusal(self.uow.repository(row_class).describe(row))
         ftype = s.get(TypeRow, f.type_id)
         assert ftype is not None
         if ftype.kind != f.kind.value:
@@ -412,6 +600,11 @@ class Followups:
             missing = sorted(ids - found)
             if missing:
                 raise NotFound(f"no {labels[row_class]} with id {missing[0]}")
+            if hasattr(row_class, "archived"):
+                archived = self.session.scalar(select(row_class).where(row_class.id.in_(ids), row_class.archived)
+                                               .order_by(row_class.id).limit(1))
+                if archived is not None:
+                    raise archived_refusal(self.uow.repository(row_class).describe(archived))
         kinds = dict(self.session.execute(select(TypeRow.id, TypeRow.kind)).all())
         names = dict(self.session.execute(select(TypeRow.id, TypeRow.name)).all())
         fields = {row.id: convert.field_def(row) for row in self.session.scalars(select(FieldRow))}
@@ -425,8 +618,8 @@ class Followups:
         if f.id is None:
             raise NotFound("a follow-up without an id cannot be updated")
         f.validate()
-        self._check_refs(f)
         row = self._row(f.id)
+        self._check_refs(f, _links(row))
         f.modified_at = max(utcnow(), convert.aware_utc(row.modified_at))  # type: ignore[type-var]
         row.modified_at = convert.naive_utc(f.modified_at)  # type: ignore[assignment]
         convert.followup_to_row(f, row, self._owner_tz(f))
@@ -570,6 +763,17 @@ class Followups:
         return self.session.scalar(select(func.count()).select_from(FollowupRow)) or 0
 
 
+def _links(row: FollowupRow) -> frozenset[tuple[type[Any], int]]:
+    """The directory records a stored follow-up refers to, as (row class, id)."""
+    links: list[tuple[type[Any], int | None]] = [
+        (TypeRow, row.type_id), (CompanyRow, row.company_id), (PersonRow, row.person_id),
+        (SaleRow, row.sale_id), (ProjectRow, row.project_id)]
+    links += [(ResourceRow, b.resource_id) for b in row.resources]
+    links += [(PersonRow, p.person_id) for p in row.participants]
+    links += [(FieldRow, v.field_id) for v in row.values]
+    return frozenset((row_class, id) for row_class, id in links if id is not None)
+
+
 class UnitOfWork:
     """One transaction over the store.
 
@@ -617,6 +821,14 @@ class UnitOfWork:
             self.session.rollback()
         finally:
             self.session.close()
+
+    def repository(self, row_class: type[Any]) -> _Records[Any, Any]:
+        """The directory repository of ``row_class``."""
+        for repo in (self.users, self.resources, self.companies, self.persons, self.sales, self.projects,
+                     self.types, self.fields):
+            if repo.row_class is row_class:
+                return repo
+        raise KeyError(row_class)
 
     def touch(self, kind: str, id: int) -> None:
         """Record that the ``kind`` record ``id`` was added or changed."""

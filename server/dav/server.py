@@ -52,9 +52,9 @@ def serve(settings: config.Settings, config_file: config.ConfigFile | None = Non
         print(f"followup-caldav: {config_file.describe()}", file=sys.stderr, flush=True)
     url = db.normalize_url(settings.database or db.default_url())
     settings = dataclasses.replace(settings, database=url)
-    demo_users: list[tuple[str, str]] = []
+    banner: list[str] = []
     if demo:
-        demo_users = _ensure_demo(url)
+        banner = demo_banner(_ensure_demo(url))
     try:
         server = make_server(settings)
     except ListenError as exc:
@@ -64,9 +64,8 @@ def serve(settings: config.Settings, config_file: config.ConfigFile | None = Non
     base = f"http://{host.decode() if isinstance(host, bytes) else host}:{port}/"
     print(f"followup-caldav serving {url}", file=sys.stderr)
     print(f"CalDAV URL: {base}", flush=True)
-    for login, password in demo_users[:1]:
-        print(f"Demo login: {login}  password: {password}  (other demo users: "
-              f"{', '.join(u for u, _ in demo_users[1:])}, same password)", flush=True)
+    for line in banner:
+        print(line, flush=True)
     print("Press Ctrl+C to stop.", file=sys.stderr, flush=True)
     try:
         server.serve_forever()
@@ -77,16 +76,49 @@ def serve(settings: config.Settings, config_file: config.ConfigFile | None = Non
     return 0
 
 
-def _ensure_demo(url: str) -> list[tuple[str, str]]:
-    """Load the demo data into an empty store; leave a used store alone."""
-    from server.demo import DEMO_PASSWORD, load_demo
+@dataclasses.dataclass(frozen=True)
+class DemoLogins:
+    """Who can log in to a ``serve --demo`` store: the demo users whose password is still
+    the demo's, and the store's users when the demo data was not loaded."""
+
+    working: list[tuple[str, str]]
+    """(login, password) of each demo user the demo password still opens."""
+    existing: list[str] = dataclasses.field(default_factory=list)
+    """The users of a store that had users already (the demo data was not loaded)."""
+
+
+def demo_banner(logins: DemoLogins, shown: int = 4) -> list[str]:
+    """The lines ``serve --demo`` prints about logging in. A password is printed only
+    when it works: a store whose users changed it (or never had it) names its users."""
+    lines = []
+    if logins.working:
+        (login, password), others = logins.working[0], [u for u, _ in logins.working[1:]]
+        also = f"  (other demo users: {', '.join(others)}, same password)" if others else ""
+        lines.append(f"Demo login: {login}  password: {password}{also}")
+    elif logins.existing:
+        users = ", ".join(logins.existing[:shown])
+        more = len(logins.existing) - shown
+        users += f" and {more} more" if more > 0 else ""
+        lines.append(f"The store already has users ({users}): log in with their own passwords.")
+    return lines
+
+
+def _ensure_demo(url: str) -> DemoLogins:
+    """Load the demo data into an empty store; leave a used store alone, and tell which
+    demo logins still work there (the demo password checked against each stored hash)."""
+    from server.demo import DEMO_PASSWORD, USERS, load_demo
+    from server.services.auth import check_password
     from server.services.followups import open_store
 
     engine = open_store(url)
     with transaction(engine, write=False) as uow:
-        users = [u.login for u in uow.users.list()]
+        users = uow.users.list()
     if users:
-        print(f"the store already has users ({', '.join(users[:4])}...): demo data not loaded", file=sys.stderr)
-        return [(u, DEMO_PASSWORD) for u in users]
+        print(f"the store already has users ({', '.join(u.login for u in users[:4])}"
+              f"{', ...' if len(users) > 4 else ''}): demo data not loaded", file=sys.stderr)
+        demo_logins = {login for login, *_ in USERS}
+        working = [(u.login, DEMO_PASSWORD) for u in users
+                   if u.login in demo_logins and check_password(u.password_hash, DEMO_PASSWORD)]
+        return DemoLogins(working, [u.login for u in users])
     info = load_demo(engine)
-    return list(info.users)
+    return DemoLogins(list(info.users))

@@ -41,6 +41,9 @@ EXPECTED = {
     "project list", "type add", "type list", "field add", "field list", "add meeting", "add todo", "add call",
     "show", "update", "done", "call-made", "cancel", "delete", "diary", "todo", "activities", "serve",
     "prune-tombstones", "resource update", "conflicts",
+    "user remove", "resource remove", "resource unarchive",
+    *(f"{noun} {action}" for noun in ("company", "person", "sale", "project", "type", "field")
+      for action in ("update", "remove", "unarchive")),
 }
 
 
