@@ -40,10 +40,10 @@ from store.domain import (
     PartStat,
     Recurrence,
     User,
-    later,
     record_call_made,
 )
 from store.errors import InvalidFollowup, NotFound
+from store.localtime import later
 
 UNTITLED = "(no title)"
 

@@ -18,7 +18,8 @@ from icalendar.prop import vRecur
 
 from mapping.preserve import rid_key
 from mapping.timezones import as_aware
-from store.domain import Followup, Moment, Occurrence, later
+from store.domain import Followup, Moment, Occurrence
+from store.localtime import later
 
 MAX_SCAN = 200_000
 """Most rule instances looked at in one expansion, in or before the window."""

@@ -30,8 +30,9 @@ from mapping.serialize import to_text, used_tzids
 from mapping.timezones import for_ical, resolve_tzid, utc
 from mapping.validate import component_name
 from mapping.vtimezone import vtimezone_text
-from store.domain import Followup, Kind, Moment, Occurrence, Participant, ResourceKind, later
+from store.domain import Followup, Kind, Moment, Occurrence, Participant, ResourceKind
 from store.errors import NotFound
+from store.localtime import later
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 """DTSTAMP of a follow-up the store has no timestamps for: fixed, never the wall clock."""

@@ -20,7 +20,8 @@ from mapping.parse import duration_of, first_value, read_moment, recurrence_of
 from mapping.recurrence import Series
 from mapping.timezones import as_aware, is_floating
 from mapping.validate import main_components
-from store.domain import Followup, Kind, Moment, later
+from store.domain import Followup, Kind, Moment
+from store.localtime import later
 from store.moments import FLOATING_SLACK
 
 MIN_TS = -62135596800

@@ -46,9 +46,9 @@ from store.domain import (
     new_meeting,
     new_todo,
     record_call_made,
-    zone,
 )
 from store.errors import Conflict
+from store.localtime import zone
 
 PASSWORD = "demo"
 DEMO_PASSWORD = PASSWORD

@@ -30,8 +30,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from store.domain import utcnow
 from store.errors import NotFound
+from store.localtime import utcnow
 from store.orm import CollectionRow, Meta, ObjectRow, ResourceRow, TombstoneRow, UserRow
 
 BATCH = 500

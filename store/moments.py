@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from store.domain import Moment, zone
+from store.domain import Moment
+from store.localtime import zone
 
 FLOATING_SLACK = timedelta(hours=14)
 """The widest UTC offset (real ones run from UTC-12 to UTC+14): a floating time

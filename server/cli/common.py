@@ -19,8 +19,9 @@ from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from server.config import ConfigFile, Settings
-from store.domain import Moment, local_time, zone
+from store.domain import Moment
 from store.errors import InvalidFollowup, NotFound, StoreError
+from store.localtime import local_time, zone
 
 PROG = "followups"
 
@@ -199,7 +200,7 @@ def parse_moment(text: str, tz: ZoneInfo, what: str = "time", as_written: bool =
 
     A local time the zone skips (clocks go forward) becomes the first valid time
     after the gap, and one it has twice (clocks go back) the first of the two; either
-    is said in one warning line on stderr (:func:`store.domain.local_time`).
+    is said in one warning line on stderr (:func:`store.localtime.local_time`).
     ``as_written`` keeps the wall time as given, without a warning, for times that
     name an occurrence of a series (an EXDATE matches the instance RFC 5545 §3.3.5
     reads at that wall time).

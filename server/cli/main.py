@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from server import config
 from server.cli import directory as cli_directory
 from server.cli import followups as cli_followups
+from server.cli import records as cli_records
 from server.cli import team as cli_team
 from server.cli import views as cli_views
 from server.cli.common import PROG, Context, Parser, Progress, emit_json, non_negative_int
@@ -136,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_prune_tombstones)
 
     cli_directory.register(sub, Parser)
+    cli_records.register(sub, Parser)
     cli_followups.register(sub, Parser)
     cli_team.register(sub, Parser)
     cli_views.register(sub, Parser)

@@ -9,6 +9,7 @@ from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 from server.cli.common import (
+    PROG,
     Context,
     UsageError,
     add_json,
@@ -28,8 +29,9 @@ from server.cli.common import (
 from server.services import conflicts, diary, followups, views
 from server.services.directory import DbDirectory
 from server.services.transaction import transaction
-from store.domain import Moment, is_date, zone
+from store.domain import Followup, Moment
 from store.errors import NotFound
+from store.localtime import is_date, zone
 from store.uow import UnitOfWork
 
 CONFLICT_DAYS = 30
@@ -276,6 +278,30 @@ def show_followup(ctx: Context, id: int) -> None:
     items.append(("uid", data["uid"]))
     items += [("conflict", describe(c, tz)) for c in clashes]
     pairs(items)
+
+
+def warn_clashes(ctx: Context, id: int) -> None:
+    """One line on stderr per clash of the follow-up just written, and per
+    resource that declined it; the write stands (exit code 0)."""
+    with transaction(ctx.engine(), write=False) as uow:
+        f = uow.followups.get(id)
+        tz = zone(uow.users.get(f.owner_id).tz)
+        clashes, refusals = conflicts.find(uow, f), conflicts.refusals(uow, f)
+    for c in clashes:
+        print(f"{PROG}: warning: clashes with {describe(c, tz)}", file=sys.stderr)
+    for c in refusals:
+        print(f"{PROG}: warning: {c.shared} declined the booking: it clashes with {describe(c, tz, shared=False)}",
+              file=sys.stderr)
+
+
+def done_with(ctx: Context, f: Followup, verb: str) -> int:
+    """The follow-up just written: shown in full with --json, else ``follow-up ID VERB``."""
+    assert f.id is not None
+    if ctx.json:
+        show_followup(ctx, f.id)
+    else:
+        print(f"follow-up {f.id} {verb}")
+    return 0
 
 
 def cmd_conflicts(ctx: Context) -> int:

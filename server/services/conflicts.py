@@ -15,7 +15,7 @@ Everything here is bounded, because a series may have no end:
 - at most :data:`MAX_OCCURRENCES` occurrences of any one series are expanded
   (``mapping.expand`` stops there, and fast-forwards to the window);
 - the candidates come from one store query, ``Followups.busy_between``, that
-  reads at most ``store.uow.CLASH_CANDIDATES`` follow-ups.
+  reads at most ``store.followups.CLASH_CANDIDATES`` follow-ups.
 
 A clash beyond those bounds is not seen.
 
@@ -39,7 +39,8 @@ from datetime import UTC, datetime, timedelta, tzinfo
 import mapping
 from mapping.timezones import as_aware
 from server.services.directory import DbDirectory
-from store.domain import ConflictPolicy, Followup, Kind, PartStat, Resource, utcnow, zone
+from store.domain import ConflictPolicy, Followup, Kind, PartStat, Resource
+from store.localtime import utcnow, zone
 from store.moments import FLOATING_SLACK
 from store.uow import UnitOfWork
 

@@ -26,8 +26,9 @@ import mapping
 from mapping.directory import Directory
 from mapping.privacy import PRIVATE_SUMMARY
 from server.services import privacy, views
-from store.domain import Followup, Moment, PartStat, User, is_date, zone
+from store.domain import Followup, Moment, PartStat, User
 from store.errors import InvalidFollowup, NotFound
+from store.localtime import is_date, zone
 from store.moments import FLOATING_SLACK
 from store.uow import UnitOfWork
 

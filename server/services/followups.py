@@ -33,13 +33,11 @@ from store.domain import (
     Resource,
     Source,
     User,
-    later,
     mark_done,
     record_call_made,
-    same_instant,
-    zone,
 )
 from store.errors import InvalidFollowup, NotFound
+from store.localtime import later, same_instant, zone
 from store.uow import Change, UnitOfWork
 
 

@@ -22,8 +22,9 @@ from sqlalchemy import Engine
 
 import mapping
 from server.services.transaction import transaction
-from store.domain import Followup, Kind, Moment, PartStat, as_datetime
+from store.domain import Followup, Kind, Moment, PartStat
 from store.errors import InvalidFollowup, NotFound
+from store.localtime import as_datetime
 
 BUSY, TENTATIVE = "BUSY", "BUSY-TENTATIVE"
 MAX_WINDOW = timedelta(days=366)

@@ -11,7 +11,7 @@ The rules (docs/decisions.md, "Removing a directory record"):
   says what does (how many, and the first follow-ups by id).
 - Every record kind but users can be *archived* instead: the follow-ups that
   have it keep it (their calendar objects do not change), it is refused for
-  any other (the store checks, :func:`store.uow.archived_refusal`), and lists
+  any other (the store checks, :func:`store.records.archived_refusal`), and lists
   leave it out. Unarchiving brings it back.
 - Users are never archived: a user is removed only when they own no follow-up
   and are invited to none; their grants go with them.
@@ -30,7 +30,8 @@ from sqlalchemy import Engine
 from server.services.transaction import transaction
 from store.domain import User
 from store.errors import InvalidFollowup
-from store.uow import UnitOfWork, Use
+from store.records import Use
+from store.uow import UnitOfWork
 
 REPOSITORIES = {"company": "companies", "person": "persons", "sale": "sales", "project": "projects",
                 "type": "types", "field": "fields", "resource": "resources"}

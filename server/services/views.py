@@ -29,9 +29,9 @@ from store.domain import (
     Resource,
     Sale,
     User,
-    is_date,
 )
 from store.errors import NotFound
+from store.localtime import is_date
 
 
 def iso(moment: Moment | None, tz: tzinfo | None = None) -> str | None:

@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo
 
 from mapping import expand, render_text, to_followup
 from mapping.validate import parse_calendar
-from store.domain import Followup, Kind, Occurrence, Recurrence, elapsed, same_instant
+from store.domain import Followup, Kind, Occurrence, Recurrence
+from store.localtime import elapsed, same_instant
 from tests.mapping.mapping_support import make_directory, unfold
 
 OSLO = ZoneInfo("Europe/Oslo")

@@ -8,8 +8,9 @@ from pathlib import Path
 MAPPING = Path(__file__).resolve().parents[2] / "mapping"
 FORBIDDEN = ("sqlalchemy", "radicale", "http", "urllib", "requests", "socket", "logging", "server", "plugins",
              "store.db", "psycopg", "alembic")
-PURE_STORE = ("store.domain", "store.errors", "store.moments")
-"""The store modules without persistence in them; store.moments holds FLOATING_SLACK, defined once."""
+PURE_STORE = ("store.domain", "store.errors", "store.localtime", "store.moments")
+"""The store modules without persistence in them; store.localtime holds the moment arithmetic the
+domain uses (daylight-saving aware), store.moments holds FLOATING_SLACK, defined once."""
 
 
 def imported(path: Path) -> set[str]:

@@ -14,7 +14,8 @@ import pytest
 
 from store.domain import Company, FieldType, Kind, Participant, Person, Sale, new_meeting, new_todo
 from store.errors import Conflict, InvalidFollowup
-from store.uow import UnitOfWork, Use
+from store.records import Use
+from store.uow import UnitOfWork
 from tests.store.test_contract import Seed, seed, store_engine
 
 __all__ = ["seed", "store_engine"]

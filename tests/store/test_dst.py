@@ -12,20 +12,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from store.domain import (
-    Followup,
-    Kind,
-    Occurrence,
-    Recurrence,
-    User,
-    elapsed,
-    later,
-    local_time,
-    new_meeting,
-    record_call_made,
-    same_instant,
-)
+from store.domain import Followup, Kind, Occurrence, Recurrence, User, new_meeting, record_call_made
 from store.errors import InvalidFollowup
+from store.localtime import elapsed, later, local_time, same_instant
 
 OSLO = ZoneInfo("Europe/Oslo")
 NEW_YORK = ZoneInfo("America/New_York")
