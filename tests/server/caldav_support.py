@@ -187,6 +187,21 @@ def responses(r: requests.Response) -> list[DavResponse]:
     return found
 
 
+def sync_changes(live: LiveServer, login: str, token: str, path: str | None = None) -> tuple[str, dict[str, str]]:
+    """``login``'s client syncing a calendar (default: their ``meetings``) by token
+    (RFC 6578), then a multiget of what changed: the new token and the changed
+    objects' texts (unfolded), by href."""
+    path = path or f"{login}/meetings/"
+    r = live.dav(login).sync(path, token)
+    assert r.status_code == 207, r.text
+    hrefs = [x.href for x in responses(r) if x.status is None]
+    texts: dict[str, str] = {}
+    if hrefs:
+        got = live.dav(login).multiget(path, hrefs)
+        texts = {x.href: unfold(x.props[C + "calendar-data"]) for x in responses(got)}
+    return sync_token(r), texts
+
+
 def sync_token(r: requests.Response) -> str:
     token = ET.fromstring(r.content).findtext("D:sync-token", None, NS)
     assert token, r.text

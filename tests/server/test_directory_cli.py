@@ -16,9 +16,7 @@ from tests.server.caldav_support import (
     LiveServer,
     crm_meeting,
     crm_todo,
-    responses,
-    sync_token,
-    unfold,
+    sync_changes,
     user,
     vevent,
 )
@@ -27,15 +25,9 @@ C = "{urn:ietf:params:xml:ns:caldav}"
 
 
 def _sync(live: LiveServer, login: str, collection: str, token: str) -> tuple[str, dict[str, str]]:
-    """A client's sync of ``collection`` by token: the new token and the changed objects' texts."""
-    r = live.dav(login).sync(collection, token)
-    assert r.status_code == 207, r.text
-    hrefs = [x.href for x in responses(r) if x.status is None]
-    texts: dict[str, str] = {}
-    if hrefs:
-        got = live.dav(login).multiget(collection, hrefs)
-        texts = {x.href.rsplit("/", 1)[-1]: unfold(x.props[f"{C}calendar-data"]) for x in responses(got)}
-    return sync_token(r), texts
+    """:func:`sync_changes` of ``collection``, the texts keyed by file name."""
+    token, texts = sync_changes(live, login, token, collection)
+    return token, {href.rsplit("/", 1)[-1]: text for href, text in texts.items()}
 
 
 def _cli(live: LiveServer, *args: str) -> str:

@@ -22,47 +22,34 @@ from tests.cli.clirun import run_cli
 from tests.server.caldav_support import (
     LiveServer,
     crm_meeting,
-    responses,
-    sync_token,
+    sync_changes,
     unfold,
     user,
 )
 
 
-def _sync(live: LiveServer, login: str, token: str) -> tuple[str, dict[str, str]]:
-    """A client's sync by token: the new token and the changed objects' texts."""
-    r = live.dav(login).sync(f"{login}/meetings/", token)
-    assert r.status_code == 207, r.text
-    hrefs = [x.href for x in responses(r) if x.status is None]
-    texts: dict[str, str] = {}
-    if hrefs:
-        got = live.dav(login).multiget(f"{login}/meetings/", hrefs)
-        texts = {x.href: unfold(x.props["{urn:ietf:params:xml:ns:caldav}calendar-data"]) for x in responses(got)}
-    return sync_token(r), texts
-
-
-def test_a_users_new_email_reaches_an_invitees_next_sync(live: LiveServer) -> None:
+def test_a_users_new_email_reaches_an_invitees_nextsync_changes(live: LiveServer) -> None:
     bjorn = user(live.engine, "bjorn")
     meeting = crm_meeting(live.engine, "anna", "Budget review",
                           participants=[Participant(user_id=bjorn.id, partstat=PartStat.NEEDS_ACTION)])
-    token, first = _sync(live, "bjorn", "")
+    token, first = sync_changes(live, "bjorn", "")
     [(href, text)] = first.items()
     assert "mailto:anna@example.com" in text
 
     result = run_cli(live.database, "user", "update", "anna", "--email", "new@example.com")
     assert result.code == 0, result.err
 
-    token2, changed = _sync(live, "bjorn", token)
+    token2, changed = sync_changes(live, "bjorn", token)
     assert list(changed) == [href]
     [organizer] = [line for line in changed[href].splitlines() if line.startswith("ORGANIZER")]
     assert organizer.endswith(":mailto:new@example.com"), organizer
     assert "anna@example.com" not in changed[href]
     assert meeting.uid in changed[href]
     # the organizer's own copy follows too
-    _, own = _sync(live, "anna", "")
+    _, own = sync_changes(live, "anna", "")
     assert all("anna@example.com" not in t for t in own.values())
     # and nothing more changes until something does
-    assert _sync(live, "bjorn", token2)[1] == {}
+    assert sync_changes(live, "bjorn", token2)[1] == {}
 
 
 def test_a_password_change_changes_no_calendar(live: LiveServer) -> None:
@@ -111,29 +98,29 @@ def test_renaming_a_record_reaches_every_copy_that_shows_it(live: LiveServer, ki
     crm_meeting(live.engine, "anna", "Kickoff", company_id=ids["company"], person_id=ids["person"],
                 sale_id=ids["sale"], project_id=ids["project"], custom={ids["field"]: "BX-7"},
                 participants=[Participant(user_id=bjorn.id, partstat=PartStat.ACCEPTED)])
-    token, first = _sync(live, "bjorn", "")
+    token, first = sync_changes(live, "bjorn", "")
     assert new_name not in next(iter(first.values()))
 
     with transaction(live.engine) as uow:
         _rename(repo, new_name)(uow, ids[kind])
         uow.commit()
 
-    _, changed = _sync(live, "bjorn", token)
+    _, changed = sync_changes(live, "bjorn", token)
     assert len(changed) == 1
     assert new_name in next(iter(changed.values()))
-    _, own = _sync(live, "anna", "")
+    _, own = sync_changes(live, "anna", "")
     assert new_name in next(iter(own.values()))
 
 
 def test_renaming_a_type_changes_the_category(live: LiveServer) -> None:
     meeting = crm_meeting(live.engine, "anna", "Kickoff")
-    token, _ = _sync(live, "anna", "")
+    token, _ = sync_changes(live, "anna", "")
     with transaction(live.engine) as uow:
         ftype = uow.types.get(meeting.type_id)
         ftype.name = "Customer meeting"
         uow.types.update(ftype)
         uow.commit()
-    _, changed = _sync(live, "anna", token)
+    _, changed = sync_changes(live, "anna", token)
     [text] = changed.values()
     assert "CATEGORIES:Customer meeting" in text
 
@@ -142,12 +129,12 @@ def test_a_renamed_room_shows_in_its_bookings_and_the_meeting(live: LiveServer) 
     with transaction(live.engine) as uow:
         room = uow.resources.by_login("fjord")
     crm_meeting(live.engine, "anna", "Kickoff", resource_ids=[room.id])
-    token, _ = _sync(live, "anna", "")
+    token, _ = sync_changes(live, "anna", "")
     with transaction(live.engine) as uow:
         room.name = "Room Fjord (2nd floor)"
         uow.resources.update(room)
         uow.commit()
-    _, changed = _sync(live, "anna", token)
+    _, changed = sync_changes(live, "anna", token)
     [text] = changed.values()
     assert 'CN="Room Fjord (2nd floor)"' in text
     r = live.dav("bjorn").request("REPORT", "fjord/bookings/",

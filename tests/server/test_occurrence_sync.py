@@ -7,21 +7,7 @@ from __future__ import annotations
 import re
 
 from tests.cli.clirun import run_cli
-from tests.server.caldav_support import LiveServer, responses, sync_token, unfold
-
-CALDATA = "{urn:ietf:params:xml:ns:caldav}calendar-data"
-
-
-def _sync(live: LiveServer, login: str, token: str) -> tuple[str, dict[str, str]]:
-    """A client's sync by token: the new token and the changed objects' texts."""
-    r = live.dav(login).sync(f"{login}/meetings/", token)
-    assert r.status_code == 207, r.text
-    hrefs = [x.href for x in responses(r) if x.status is None]
-    texts: dict[str, str] = {}
-    if hrefs:
-        got = live.dav(login).multiget(f"{login}/meetings/", hrefs)
-        texts = {x.href: unfold(x.props[CALDATA]) for x in responses(got)}
-    return sync_token(r), texts
+from tests.server.caldav_support import LiveServer, sync_changes, unfold
 
 
 def _events(text: str) -> list[list[str]]:
@@ -64,19 +50,19 @@ def _accept(live: LiveServer, login: str, href: str) -> None:
 def test_moving_one_occurrence_of_a_weekly_meeting_syncs_as_a_recurrence_id_override(live: LiveServer) -> None:
     id = _cli(live, "add", "meeting", "--owner", "anna", "--title", "Weekly", "--start", "2026-12-01T10:00",
               "--rrule", "FREQ=WEEKLY;COUNT=5", "--participant", "bjorn")
-    anna_token, first = _sync(live, "anna", "")
+    anna_token, first = sync_changes(live, "anna", "")
     [(href, before)] = first.items()
-    bjorn_token, his = _sync(live, "bjorn", "")
+    bjorn_token, his = sync_changes(live, "bjorn", "")
     [bjorn_href] = his
     _accept(live, "bjorn", bjorn_href)
-    anna_token, accepted = _sync(live, "anna", anna_token)
+    anna_token, accepted = sync_changes(live, "anna", anna_token)
     assert "PARTSTAT=ACCEPTED" in [line for line in accepted[href].splitlines() if "bjorn@example.com" in line][0]
-    bjorn_token, _ = _sync(live, "bjorn", bjorn_token)
+    bjorn_token, _ = sync_changes(live, "bjorn", bjorn_token)
     [master_before] = _events(before)
 
     _cli(live, "update", id, "--occurrence", "2026-12-08", "--start", "2026-12-09T14:00", "--title", "Moved")
 
-    anna_token, changed = _sync(live, "anna", anna_token)
+    anna_token, changed = sync_changes(live, "anna", anna_token)
     assert list(changed) == [href]
     master, override = _events(changed[href])
     assert _value(master, "RECURRENCE-ID") is None
@@ -93,7 +79,7 @@ def test_moving_one_occurrence_of_a_weekly_meeting_syncs_as_a_recurrence_id_over
         [bjorn] = [line for line in event if line.startswith("ATTENDEE") and "bjorn@example.com" in line]
         assert "PARTSTAT=NEEDS-ACTION" in bjorn, "a moved occurrence asks the participants again"
 
-    bjorn_token, his = _sync(live, "bjorn", bjorn_token)
+    bjorn_token, his = sync_changes(live, "bjorn", bjorn_token)
     assert list(his) == [bjorn_href]
     assert [_value(e, "RECURRENCE-ID") for e in _events(his[bjorn_href])] == [
         None, "RECURRENCE-ID;TZID=Europe/Oslo:20261208T100000"]
@@ -101,7 +87,7 @@ def test_moving_one_occurrence_of_a_weekly_meeting_syncs_as_a_recurrence_id_over
     # cancel another, remove a third: the same object, one override more, one EXDATE
     _cli(live, "cancel", id, "--occurrence", "2026-12-15")
     _cli(live, "delete", id, "--occurrence", "2026-12-22")
-    anna_token, changed = _sync(live, "anna", anna_token)
+    anna_token, changed = sync_changes(live, "anna", anna_token)
     master, *overrides = _events(changed[href])
     assert _value(master, "EXDATE") == "EXDATE;TZID=Europe/Oslo:20261222T100000"
     assert [(_value(o, "RECURRENCE-ID"), _value(o, "STATUS")) for o in overrides] == [
@@ -109,4 +95,4 @@ def test_moving_one_occurrence_of_a_weekly_meeting_syncs_as_a_recurrence_id_over
         ("RECURRENCE-ID;TZID=Europe/Oslo:20261215T100000", "STATUS:CANCELLED"),
     ]
     assert _value(master, "STATUS") is None, "the meeting itself is not cancelled"
-    assert _sync(live, "anna", anna_token)[1] == {}, "nothing more changes until something does"
+    assert sync_changes(live, "anna", anna_token)[1] == {}, "nothing more changes until something does"
