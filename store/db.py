@@ -75,13 +75,23 @@ def _create(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            _private_file(Path(database))
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         _sqlite_transactions(engine)
         return engine
     if parsed.get_backend_name() == "postgresql":
         return create_engine(url, pool_size=5, max_overflow=10, pool_pre_ping=True)
     raise StoreError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite:///PATH or postgresql://...")
+
+
+def _private_file(path: Path) -> None:
+    """Create the SQLite file readable by its owner only (0600; its folder 0700
+    when we make it): it holds password hashes and every follow-up. SQLite
+    gives its -wal and -shm files the database file's permissions. An
+    existing file is left as its owner set it."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
 
 
 def _sqlite_transactions(engine: Engine) -> None:

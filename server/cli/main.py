@@ -107,12 +107,23 @@ def flag_values(args: argparse.Namespace) -> dict[str, Any]:
     return {key: given[key] for key in config.SCHEMA if key in given}
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("followup-caldav")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog=PROG, description="The CRM's follow-ups (meetings, to-dos, calls) and their CalDAV server.",
                     epilog="Every command has --help. Exit codes: 0 ok, 1 failure, 2 bad input.")
     add_config_options(parser, [key for key, spec in config.SCHEMA.items() if spec.get("global")])
     parser.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help=CONFIG_HELP)
     parser.add_argument("--json", action="store_true", help="print JSON for scripts (also accepted after a command)")
+    parser.add_argument("--version", action="version", version=f"{PROG} {_version()}",
+                        help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=Parser)
 
     p = sub.add_parser("init", help="create or upgrade the store",
