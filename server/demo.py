@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from server.services import followups as services
+from server.services.auth import hash_password
 from server.services.transaction import transaction
 from store.domain import (
     Company,
@@ -49,6 +50,7 @@ from store.domain import (
 )
 from store.errors import Conflict
 from store.localtime import zone
+from store.uow import UnitOfWork
 
 PASSWORD = "demo"
 DEMO_PASSWORD = PASSWORD
@@ -117,26 +119,52 @@ class _Directory:
 
 def load_demo(engine: Engine, today: date | None = None,
               progress: Callable[[int, int], None] | None = None) -> DemoInfo:
-    """Fill an empty store with the demo team; refuses a store that holds data."""
+    """Fill an empty store with the demo team, all or nothing.
+
+    Every write (users with their passwords, resources, companies, persons,
+    sales, projects, custom fields, the follow-ups and their calendar
+    objects) is one transaction: a load that fails or is killed midway
+    leaves the store empty, so ``followups demo`` can simply run again
+    instead of refusing a half-loaded store for good. The follow-ups still go
+    in bulk batches (:func:`server.services.followups.create_many_in`), one
+    ``progress`` step each. The passwords are hashed (scrypt, slow on
+    purpose) before the transaction opens, so the write lock (SQLite's
+    ``BEGIN IMMEDIATE``) is held only while writing.
+
+    Refuses a store that holds data: checked before hashing, so a refusal is
+    quick, and again inside the transaction, so two loads at once cannot
+    both fill the store.
+    """
     with transaction(engine, write=False) as uow:
-        held = {"users": len(uow.users.list()), "resources": len(uow.resources.list()),
-                "companies": len(uow.companies.list()), "follow-ups": uow.followups.count()}
-    if any(held.values()):
-        what = ", ".join(f"{n} {k}" for k, n in held.items() if n)
-        raise Conflict(f"the store already holds data ({what}); demo data goes into an empty store only "
-                       "(give another --database)")
+        _refuse_a_used_store(uow)
     today = today or date.today()
     rng = random.Random(SEED)
     steps = len(USERS) + 2
     tick = _ticker(progress)
-    d = _directory(engine, rng, lambda n: tick(n, steps + 200))
-    followups = _followups(d, rng, today)
-    total = steps + len(followups)
-    tick(steps, total)
-    services.create_many(engine, followups, actor="demo", progress=lambda n: tick(steps + n, total), batch=25)
+    hashes = []
+    for n, _ in enumerate(USERS, 1):
+        hashes.append(hash_password(PASSWORD))
+        tick(n, steps + 200)
+    with transaction(engine, actor="demo") as uow:
+        _refuse_a_used_store(uow)
+        d = _directory(uow, rng, hashes)
+        followups = _followups(d, rng, today)
+        total = steps + len(followups)
+        tick(steps, total)
+        services.create_many_in(uow, followups, progress=lambda n: tick(steps + n, total), batch=25)
+        uow.commit()
     return DemoInfo(users=[(u.login, PASSWORD) for u in d.users], resources=len(d.rooms) + len(d.equipment),
                     companies=len(d.companies), company_ids=[c.id for c in d.companies if c.id is not None],
                     followups=len(followups))
+
+
+def _refuse_a_used_store(uow: UnitOfWork) -> None:
+    held = {"users": len(uow.users.list()), "resources": len(uow.resources.list()),
+            "companies": len(uow.companies.list()), "follow-ups": uow.followups.count()}
+    if any(held.values()):
+        what = ", ".join(f"{n} {k}" for k, n in held.items() if n)
+        raise Conflict(f"the store already holds data ({what}); demo data goes into an empty store only "
+                       "(give another --database)")
 
 
 def _ticker(progress: Callable[[int, int], None] | None) -> Callable[[int, int], None]:
@@ -147,37 +175,29 @@ def _ticker(progress: Callable[[int, int], None] | None) -> Callable[[int, int],
     return tick
 
 
-def _directory(engine: Engine, rng: random.Random, tick: Callable[[int], None]) -> _Directory:
-    users = []
-    for n, (login, name, tz, meeting, call) in enumerate(USERS, 1):
-        user = User(login=login, name=name, email=f"{login}@example.com", tz=tz, meeting_minutes=meeting,
-                    call_minutes=call)
-        users.append(services.add_user(engine, user, PASSWORD, actor="demo"))
-        tick(n)
-    resources = [services.add_resource(engine, Resource(login=login, name=name, kind=kind,
-                                                        email=f"{login}@example.com"), actor="demo")
+def _directory(uow: UnitOfWork, rng: random.Random, hashes: list[str]) -> _Directory:
+    users = [uow.users.add(User(login=login, name=name, email=f"{login}@example.com", tz=tz, meeting_minutes=meeting,
+                                call_minutes=call, password_hash=hashed))
+             for (login, name, tz, meeting, call), hashed in zip(USERS, hashes, strict=True)]
+    resources = [uow.resources.add(Resource(login=login, name=name, kind=kind, email=f"{login}@example.com"))
                  for login, name, kind in RESOURCES]
-    tick(len(USERS) + 1)
-    with transaction(engine, actor="demo") as uow:
-        companies = [uow.companies.add(Company(name)) for name in COMPANIES]
-        persons: list[Person] = []
-        sales: list[Sale] = []
-        for company in companies:
-            for _ in range(rng.randint(2, 3)):
-                first, last = rng.choice(FIRST), rng.choice(LAST)
-                domain = company.name.lower().replace(" & ", "").replace(" ", "").replace("ø", "o")
-                persons.append(uow.persons.add(Person(
-                    f"{first} {last}", company.id, f"{first.lower()}.{last.lower()}@{domain}.example",
-                    f"+47 {rng.randint(400, 999)} {rng.randint(10, 99)} {rng.randint(100, 999)}")))
-            for title in rng.sample(("Licences", "Support agreement", "Consulting", "Hardware"), rng.randint(1, 2)):
-                sales.append(uow.sales.add(Sale(f"{title} - {company.name}", company.id)))
-        projects = [uow.projects.add(Project(name)) for name in PROJECTS]
-        fields = [uow.fields.add(FieldDef(name, ftype, list(choices))) for name, ftype, choices in FIELDS]
-        types: dict[Kind, list[FollowupType]] = {kind: [] for kind in Kind}
-        for t in uow.types.list():
-            types[t.kind].append(t)
-        uow.commit()
-    tick(len(USERS) + 2)
+    companies = [uow.companies.add(Company(name)) for name in COMPANIES]
+    persons: list[Person] = []
+    sales: list[Sale] = []
+    for company in companies:
+        for _ in range(rng.randint(2, 3)):
+            first, last = rng.choice(FIRST), rng.choice(LAST)
+            domain = company.name.lower().replace(" & ", "").replace(" ", "").replace("ø", "o")
+            persons.append(uow.persons.add(Person(
+                f"{first} {last}", company.id, f"{first.lower()}.{last.lower()}@{domain}.example",
+                f"+47 {rng.randint(400, 999)} {rng.randint(10, 99)} {rng.randint(100, 999)}")))
+        for title in rng.sample(("Licences", "Support agreement", "Consulting", "Hardware"), rng.randint(1, 2)):
+            sales.append(uow.sales.add(Sale(f"{title} - {company.name}", company.id)))
+    projects = [uow.projects.add(Project(name)) for name in PROJECTS]
+    fields = [uow.fields.add(FieldDef(name, ftype, list(choices))) for name, ftype, choices in FIELDS]
+    types: dict[Kind, list[FollowupType]] = {kind: [] for kind in Kind}
+    for t in uow.types.list():
+        types[t.kind].append(t)
     return _Directory(users, [r for r in resources if r.kind is ResourceKind.ROOM],
                       [r for r in resources if r.kind is ResourceKind.EQUIPMENT], companies, persons, sales,
                       projects, fields, types)

@@ -128,16 +128,35 @@ def create_many(engine: Engine, followups: list[Followup], actor: str = "system"
                 progress: Callable[[int], None] | None = None, batch: int = 500) -> int:
     """Bulk import: batches of ``batch`` follow-ups per transaction. The
     resources' conflict policies apply as on any other write, the oldest
-    booking keeping a resource (:func:`server.services.conflicts.settle_all`)."""
+    booking keeping a resource (:func:`server.services.conflicts.settle_all`).
+    A failed batch leaves the ones before it committed; :func:`create_many_in`
+    is all or nothing."""
     done = 0
     for first in range(0, len(followups), batch):
         with transaction(engine, actor=actor) as uow:
-            chunk = uow.followups.add_many(followups[first:first + batch])
-            d = DbDirectory(uow)
-            conflicts.settle_all(uow, d, chunk)
-            projection.project_new(uow, d, chunk)
+            done += create_many_in(uow, followups[first:first + batch], batch=batch)
             uow.commit()
-        done += len(followups[first:first + batch])
+        if progress:
+            progress(done)
+    return done
+
+
+def create_many_in(uow: UnitOfWork, followups: list[Followup], progress: Callable[[int], None] | None = None,
+                   batch: int = 500) -> int:
+    """:func:`create_many` inside the caller's unit of work, which commits
+    all of it or none (a load that must not stop halfway, like the demo's).
+    Still ``batch`` follow-ups per bulk insert and projection, ``progress``
+    after each. The calendars first catch up with what ``uow`` changed
+    before (users and resources added in it get their collections), so the
+    new follow-ups have collections to be projected into."""
+    projection.follow(uow)
+    d = DbDirectory(uow)
+    done = 0
+    for first in range(0, len(followups), batch):
+        chunk = uow.followups.add_many(followups[first:first + batch])
+        conflicts.settle_all(uow, d, chunk)
+        projection.project_new(uow, d, chunk)
+        done += len(chunk)
         if progress:
             progress(done)
     return done
