@@ -61,6 +61,15 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "choices": ("debug", "info", "warning", "error", "critical"),
         "help": "Radicale's log level: debug, info, warning, error or critical",
     },
+    "log_format": {
+        "value": "text",
+        "type": str,
+        "env": "FOLLOWUPS_LOG_FORMAT",
+        "metavar": "FORMAT",
+        "choices": ("text", "json"),
+        "help": "the request log (one line per request on stderr, at any log level): text, or json (one "
+                "object per line)",
+    },
     "auth_delay": {
         "value": 1.0,
         "type": float,
@@ -86,6 +95,8 @@ class Settings:
     max_body: int
     log_level: str
     auth_delay: float
+    log_format: str = SCHEMA["log_format"]["value"]
+    """Defaulted (from the schema) so that code building Settings by hand keeps working."""
 
 
 @dataclass(frozen=True)

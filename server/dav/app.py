@@ -31,7 +31,7 @@ from sqlalchemy import Engine
 
 import mapping
 from server.config import Settings
-from server.dav import context, errors, put, scheduling
+from server.dav import context, errors, put, requestlog, scheduling
 from server.dav.radicale_config import radicale_configuration
 from server.services.errors import BodyTooLarge, Forbidden, InvalidFollowup
 from server.services.projection import BOOKINGS, COMPONENTS
@@ -164,12 +164,15 @@ class Application:
         return put.handle(self.engine, environ, parts, raw, cal)
 
 
-def make_app(settings: Settings) -> Application:
-    """Radicale with our plugins, configured from ``settings``."""
+def make_app(settings: Settings) -> requestlog.RequestLog:
+    """Radicale with our plugins, configured from ``settings``, behind the request log
+    (server.dav.requestlog: one line per request, whatever Radicale's log level)."""
     from radicale import Application as RadicaleApplication
     from radicale import log
 
     log.setup()
     configuration = radicale_configuration(settings)
     log.set_level(settings.log_level, False)
-    return Application(RadicaleApplication(configuration), settings.max_body, db.get_engine(settings.database or None))
+    requestlog.configure()
+    app = Application(RadicaleApplication(configuration), settings.max_body, db.get_engine(settings.database or None))
+    return requestlog.RequestLog(app, settings.log_format)

@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 
 from server import config
-from server.dav.app import Application, make_app
+from server.dav.app import make_app
+from server.dav.requestlog import RequestLog
 
 log = logging.getLogger("followups.wsgi")
 
 
-def create() -> Application:
+def create() -> RequestLog:
     settings, config_file = config.resolve()
     log.info("followup-caldav: %s", config_file.describe())
     from server.services.followups import open_store
@@ -24,7 +25,7 @@ def create() -> Application:
     return make_app(settings)
 
 
-def __getattr__(name: str) -> Application:
+def __getattr__(name: str) -> RequestLog:
     # Built on first use, not at import time (no engine at import).
     if name == "application":
         app = create()

@@ -22,13 +22,15 @@ from server import config
 from server.cli.main import build_parser, flag_values, main
 from tests.cli.clirun import ROOT, Result
 
-# Distinct valid values per option: (file, environment, flag).
+# Valid values per option: (file, environment, flag), each differing from the one it overrides
+# (log_format has two choices only).
 SAMPLES: dict[str, tuple[Any, Any, Any]] = {
     "database": ("sqlite:///from-file.db", "sqlite:///from-env.db", "sqlite:///from-flag.db"),
     "host": ("10.0.0.1", "10.0.0.2", "10.0.0.3"),
     "port": (1111, 2222, 3333),
     "max_body": (111, 222, 333),
     "log_level": ("debug", "error", "critical"),
+    "log_format": ("json", "text", "json"),
     "auth_delay": (0.1, 0.2, 0.3),
 }
 PASSWORD = "s3cret"

@@ -3,6 +3,7 @@ fresh store, a small WebDAV client, iCalendar builders and store dumps."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import uuid
 from collections.abc import Callable
@@ -58,10 +59,12 @@ class LiveServer:
         self.sessions.clear()
 
 
-def start_server(db_url: str) -> tuple[LiveServer, threading.Thread, object]:
+def start_server(db_url: str, **options: Any) -> tuple[LiveServer, threading.Thread, object]:
+    """The server over ``db_url``; ``options`` replace the tests' settings (e.g. ``log_format="json"``)."""
     engine = services.open_store(db_url)
     settings = config.Settings(database=db_url, host="127.0.0.1", port=0, max_body=200_000,
                                log_level="error", auth_delay=0.0)
+    settings = dataclasses.replace(settings, **options)
     httpd = make_server(settings)
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
