@@ -143,10 +143,13 @@ def rights(engine: Engine, user: str, parts: list[str]) -> str:
         if len(parts) == 2:
             return "rw" if may_write(user, parts[0], parts[1]) else "r"
         return ""
-    if len(parts) <= 2 and grants.may_read(engine, user, parts[0]):
-        return "R" if len(parts) == 1 else ("r" if parts[1] in USER_COLLECTIONS else "")
-    if len(parts) <= 2 and principal_kind(engine, parts[0]) == "resource":
+    if len(parts) > 2:
+        return ""
+    kind = principal_kind(engine, parts[0])  # one plain read; bookings are read far more than diaries
+    if kind == "resource":
         return "R" if len(parts) == 1 else ("r" if parts[1] == BOOKINGS else "")
+    if kind == "user" and grants.may_read(engine, user, parts[0]):
+        return "R" if len(parts) == 1 else ("r" if parts[1] in USER_COLLECTIONS else "")
     return ""
 
 
