@@ -35,6 +35,16 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
+def utc_naive(moment: datetime) -> datetime:
+    """An aware ``moment`` as naive UTC: how the store's ``*_utc`` columns hold instants."""
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def midnight(day: date, tz: tzinfo) -> datetime:
+    """The start of ``day`` in ``tz`` (the start of a diary or free/busy window)."""
+    return datetime.combine(day, datetime.min.time(), tzinfo=tz)
+
+
 def is_date(moment: Moment | None) -> bool:
     return isinstance(moment, date) and not isinstance(moment, datetime)
 

@@ -10,7 +10,7 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, NoReturn
 from zoneinfo import ZoneInfo
@@ -257,10 +257,6 @@ def parse_month(text: str) -> date:
 
 def month_end(first: date) -> date:
     return (first.replace(day=28) + timedelta(days=4)).replace(day=1)
-
-
-def local_midnight(day: date, tz: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(0, 0), tzinfo=tz)
 
 
 def tz_option(value: str) -> ZoneInfo:

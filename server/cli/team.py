@@ -7,10 +7,11 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from server.cli.common import Context, UsageError, add_json, emit_json, local_midnight, parse_moment, table
+from server.cli.common import Context, UsageError, add_json, emit_json, parse_moment, table
 from server.services import freebusy, grants
 from server.services.transaction import transaction
 from store.errors import NotFound
+from store.localtime import midnight
 
 
 def _zone_of(ctx: Context, principal: str) -> ZoneInfo:
@@ -25,9 +26,9 @@ def _zone_of(ctx: Context, principal: str) -> ZoneInfo:
 
 def _when(text: str | None, default: date, zone: ZoneInfo, what: str) -> datetime:
     if text is None:
-        return local_midnight(default, zone)
+        return midnight(default, zone)
     moment = parse_moment(text, zone, what)
-    return moment if isinstance(moment, datetime) else local_midnight(moment, zone)
+    return moment if isinstance(moment, datetime) else midnight(moment, zone)
 
 
 def cmd_freebusy(ctx: Context) -> int:

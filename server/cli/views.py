@@ -14,7 +14,6 @@ from server.cli.common import (
     UsageError,
     add_json,
     emit_json,
-    local_midnight,
     lookup,
     month_end,
     pairs,
@@ -31,7 +30,7 @@ from server.services.directory import DbDirectory
 from server.services.transaction import transaction
 from store.domain import Followup, Moment
 from store.errors import NotFound
-from store.localtime import is_date, zone
+from store.localtime import is_date, midnight, zone
 from store.uow import UnitOfWork
 
 CONFLICT_DAYS = 30
@@ -115,7 +114,7 @@ def print_overview(o: diary.Overview, out: IO[str] | None = None) -> None:
     out.write("Flags: R recurring, I invitation, P private, t tentative, x cancelled, f free\n")
     blocks: list[tuple[date, list[tuple[str, ...]]]] = []
     for day in o.days():
-        start, end = diary.midnight(day, o.tz), diary.midnight(day + timedelta(days=1), o.tz)
+        start, end = midnight(day, o.tz), midnight(day + timedelta(days=1), o.tz)
         rows: list[tuple[str, ...]] = []
         for c in o.columns:
             lines = [_overview_line(e, day, o.tz) for e in c.entries
@@ -324,7 +323,7 @@ def cmd_conflicts(ctx: Context) -> int:
         last = parse_day(a.last) if a.last else first + timedelta(days=CONFLICT_DAYS - 1)
         if last < first:
             raise UsageError(f"--to {last} is before --from {first}")
-        found = conflicts.in_window(uow, local_midnight(first, tz), local_midnight(last + timedelta(days=1), tz),
+        found = conflicts.in_window(uow, midnight(first, tz), midnight(last + timedelta(days=1), tz),
                                     user_id, resource_id)
     if ctx.json:
         emit_json([views.overlap_dict(o, tz) for o in found])

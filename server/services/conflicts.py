@@ -40,7 +40,7 @@ import mapping
 from mapping.timezones import as_aware
 from server.services.directory import DbDirectory
 from store.domain import ConflictPolicy, Followup, Kind, PartStat, Resource
-from store.localtime import utcnow, zone
+from store.localtime import utc_naive, utcnow, zone
 from store.moments import FLOATING_SLACK
 from store.uow import UnitOfWork
 
@@ -167,7 +167,7 @@ def resettle(uow: UnitOfWork, resource: Resource, now: datetime | None = None) -
     now = now or utcnow()
     d = DbDirectory(uow)
     if resource.on_conflict is ConflictPolicy.DECLINE:
-        found = uow.followups.busy_between(_naive(now - LOOKBACK), _naive(now + HORIZON),
+        found = uow.followups.busy_between(utc_naive(now - LOOKBACK), utc_naive(now + HORIZON),
                                            resource_ids=[resource.id])
     else:
         found = [f for f in uow.followups.get_many(sorted(uow.followups.showing(RESOURCE, [resource.id])))
@@ -183,7 +183,7 @@ def in_window(uow: UnitOfWork, start: datetime, end: datetime, user_id: int | No
     d = DbDirectory(uow)
     users = {user_id} if user_id is not None else set()
     resources = {resource_id} if resource_id is not None else set()
-    candidates = uow.followups.busy_between(_naive(start - FLOATING_SLACK), _naive(end + FLOATING_SLACK),
+    candidates = uow.followups.busy_between(utc_naive(start - FLOATING_SLACK), utc_naive(end + FLOATING_SLACK),
                                             user_ids=users, resource_ids=resources,
                                             anyone=not users and not resources)
     by_id = {g.id: g for g in candidates if g.id is not None and counts(g)}
@@ -228,7 +228,7 @@ def _scan(uow: UnitOfWork, d: DbDirectory, f: Followup, users: set[int], resourc
         return []
     span_lo = min(s for s, _ in mine)
     span_hi = max(max(e, s + timedelta(seconds=1)) for s, e in mine)
-    candidates = uow.followups.busy_between(_naive(span_lo - FLOATING_SLACK), _naive(span_hi + FLOATING_SLACK),
+    candidates = uow.followups.busy_between(utc_naive(span_lo - FLOATING_SLACK), utc_naive(span_hi + FLOATING_SLACK),
                                             user_ids=users, resource_ids=resources, exclude=f.id)
     found: list[Clash] = []
     for g in candidates:
@@ -290,6 +290,3 @@ def _sweep(items: list[tuple[datetime, datetime, int]]) -> Iterator[tuple[tuple[
 def _policy(d: DbDirectory, rid: int) -> ConflictPolicy:
     return d.resource(rid).on_conflict
 
-
-def _naive(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,7 +28,7 @@ from mapping.privacy import PRIVATE_SUMMARY
 from server.services import privacy, views
 from store.domain import Followup, Moment, PartStat, User
 from store.errors import InvalidFollowup, NotFound
-from store.localtime import is_date, zone
+from store.localtime import is_date, midnight, utc_naive, zone
 from store.moments import FLOATING_SLACK
 from store.uow import UnitOfWork
 
@@ -48,12 +48,6 @@ def check_day(day: date, what: str) -> None:
         raise InvalidFollowup(f"{what} is outside the days a diary shows ({FIRST_DAY} to {LAST_DAY})")
 
 
-def midnight(day: date, tz: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(0, 0), tzinfo=tz)
-
-
-def _naive_utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def overlaps(s: Moment, e: Moment | None, start: datetime, end: datetime, tz: ZoneInfo) -> bool:
@@ -73,8 +67,8 @@ def entries(uow: UnitOfWork, user: User, first: date, last: date, tz: ZoneInfo) 
     check_day(last - timedelta(days=1), str(last - timedelta(days=1)))
     start, end = midnight(first, tz), midnight(last, tz)
     # Dates and floating times are indexed in their owner's zone, which may differ from ``tz``.
-    candidates = uow.followups.diary(user.id or 0, _naive_utc(start - FLOATING_SLACK),
-                                     _naive_utc(end + FLOATING_SLACK))
+    candidates = uow.followups.diary(user.id or 0, utc_naive(start - FLOATING_SLACK),
+                                     utc_naive(end + FLOATING_SLACK))
     found = [instance for f in candidates for instance in mapping.expand(f, start, end, limit=DIARY_LIMIT)
              if overlaps(instance.start, instance.end, start, end, tz)]
     found.sort(key=lambda i: (views.sort_key(i.start, tz), i.followup.id))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
@@ -37,7 +37,7 @@ from store.domain import (
     record_call_made,
 )
 from store.errors import InvalidFollowup, NotFound
-from store.localtime import later, same_instant, zone
+from store.localtime import later, midnight, same_instant, zone
 from store.uow import Change, UnitOfWork
 
 
@@ -325,22 +325,18 @@ def _show(moment: Moment, tz: ZoneInfo) -> str:
     return moment.strftime("%Y-%m-%d %H:%M")
 
 
-def _midnight(day: date, tz: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(0, 0), tzinfo=tz)
-
-
 def _starts_on(series: Series, day: date, tz: ZoneInfo) -> list[Moment]:
     """The original starts of the series' occurrences on ``day`` in ``tz``, EXDATEs left out."""
     slack = timedelta(days=2)
-    walls = series.walls(after=series.wall(_midnight(day - slack, tz)),
-                         before=series.wall(_midnight(day + slack + timedelta(days=1), tz)))
+    walls = series.walls(after=series.wall(midnight(day - slack, tz)),
+                         before=series.wall(midnight(day + slack + timedelta(days=1), tz)))
     return [m for m in (series.back(w) for w in walls) if _local_day(m, tz) == day]
 
 
 def _nearest(series: Series, day: date, tz: ZoneInfo) -> list[Moment]:
     """The last occurrence before ``day`` and the first after it, those that exist."""
     found: list[Moment] = []
-    start = series.wall(_midnight(day, tz))
+    start = series.wall(midnight(day, tz))
     for lookback in (timedelta(days=NEAR_DAYS), None):
         earlier = [m for m in (series.back(w) for w in series.walls(
             after=start - lookback if lookback is not None else None, before=start + timedelta(days=1)))
@@ -348,7 +344,7 @@ def _nearest(series: Series, day: date, tz: ZoneInfo) -> list[Moment]:
         if earlier:
             found.append(earlier[-1])
             break
-    after = series.walls(after=series.wall(_midnight(day, tz)))
+    after = series.walls(after=series.wall(midnight(day, tz)))
     for wall in after:
         moment = series.back(wall)
         if _local_day(moment, tz) > day:

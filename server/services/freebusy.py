@@ -24,7 +24,7 @@ import mapping
 from server.services.transaction import transaction
 from store.domain import Followup, Kind, Moment, PartStat
 from store.errors import InvalidFollowup, NotFound
-from store.localtime import as_datetime
+from store.localtime import as_datetime, utc_naive
 
 BUSY, TENTATIVE = "BUSY", "BUSY-TENTATIVE"
 MAX_WINDOW = timedelta(days=366)
@@ -37,10 +37,6 @@ class Busy:
     start: datetime
     end: datetime
     fbtype: str
-
-
-def _naive(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def window(start: datetime, end: datetime) -> tuple[datetime, datetime]:
@@ -64,12 +60,12 @@ def periods(engine: Engine, principal: str, start: datetime, end: datetime) -> l
         except NotFound:
             resource = uow.resources.by_login(principal)
             assert resource.id is not None
-            for f in uow.followups.booked(resource.id, _naive(start), _naive(end), MAX_FOLLOWUPS):
+            for f in uow.followups.booked(resource.id, utc_naive(start), utc_naive(end), MAX_FOLLOWUPS):
                 found += _busy(f, BUSY, start, end, UTC)
         else:
             assert who.id is not None
             zone = ZoneInfo(who.tz)
-            for f in uow.followups.diary(who.id, _naive(start), _naive(end))[:MAX_FOLLOWUPS]:
+            for f in uow.followups.diary(who.id, utc_naive(start), utc_naive(end))[:MAX_FOLLOWUPS]:
                 found += _busy(f, _fbtype(f, who.id), start, end, zone)
     return merge(found)
 
