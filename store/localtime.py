@@ -35,6 +35,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
+FIRST_DAY = date(2, 1, 1)
+LAST_DAY = date(9998, 12, 31)
+"""The days a diary or a free/busy window may touch: a year inside what ``datetime`` represents, so that no
+window, zone offset or expansion slack around them overflows."""
+
+
 def utc_naive(moment: datetime) -> datetime:
     """An aware ``moment`` as naive UTC: how the store's ``*_utc`` columns hold instants."""
     return moment.astimezone(UTC).replace(tzinfo=None)

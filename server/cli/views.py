@@ -323,6 +323,8 @@ def cmd_conflicts(ctx: Context) -> int:
         last = parse_day(a.last) if a.last else first + timedelta(days=CONFLICT_DAYS - 1)
         if last < first:
             raise UsageError(f"--to {last} is before --from {first}")
+        diary.check_day(first, f"--from {first}")
+        diary.check_day(last, f"--to {last}")
         found = conflicts.in_window(uow, midnight(first, tz), midnight(last + timedelta(days=1), tz),
                                     user_id, resource_id)
     if ctx.json:

@@ -89,14 +89,16 @@ def outbox_post(engine: Engine, user: str, parts: list[str], body: bytes) -> err
         cal = Calendar.from_ical(body.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidCalendarData(f"the body is not iCalendar: {exc}") from None
+    except RecursionError:
+        raise InvalidCalendarData("the body nests its components too deeply") from None
     requests = [c for c in cal.walk("VFREEBUSY")]
     if len(requests) != 1:
         raise InvalidCalendarData("post exactly one VFREEBUSY request to the outbox")
     request = requests[0]
     try:
         start, end = request.decoded("DTSTART"), request.decoded("DTEND")
-    except KeyError:
-        raise InvalidCalendarData("the VFREEBUSY request needs DTSTART and DTEND") from None
+    except (KeyError, ValueError):
+        raise InvalidCalendarData("the VFREEBUSY request needs DTSTART and DTEND as UTC date-times") from None
     if not isinstance(start, datetime) or not isinstance(end, datetime):
         raise InvalidCalendarData("DTSTART and DTEND of a VFREEBUSY request are date-times")
     start, end = freebusy.window(start, end)

@@ -28,7 +28,7 @@ from mapping.privacy import PRIVATE_SUMMARY
 from server.services import privacy, views
 from store.domain import Followup, Moment, PartStat, User
 from store.errors import InvalidFollowup, NotFound
-from store.localtime import is_date, midnight, utc_naive, zone
+from store.localtime import FIRST_DAY, LAST_DAY, is_date, midnight, utc_naive, zone
 from store.moments import FLOATING_SLACK
 from store.uow import UnitOfWork
 
@@ -36,10 +36,6 @@ DIARY_LIMIT = 10000
 """Most occurrences of one series in a diary window."""
 MAX_USERS = 20
 """Most users side by side in one Overview."""
-FIRST_DAY = date(2, 1, 1)
-LAST_DAY = date(9998, 12, 31)
-"""The days a diary shows: a year inside what ``datetime`` represents, so that no
-window, zone offset or expansion slack around them overflows."""
 
 
 def check_day(day: date, what: str) -> None:

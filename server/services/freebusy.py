@@ -24,7 +24,7 @@ import mapping
 from server.services.transaction import transaction
 from store.domain import Followup, Kind, Moment, PartStat
 from store.errors import InvalidFollowup, NotFound
-from store.localtime import as_datetime, utc_naive
+from store.localtime import FIRST_DAY, LAST_DAY, as_datetime, utc_naive
 
 BUSY, TENTATIVE = "BUSY", "BUSY-TENTATIVE"
 MAX_WINDOW = timedelta(days=366)
@@ -46,6 +46,8 @@ def window(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     start, end = start.astimezone(UTC), end.astimezone(UTC)
     if end <= start:
         raise InvalidFollowup("the free/busy window ends before it starts")
+    if start.date() < FIRST_DAY or end.date() > LAST_DAY:
+        raise InvalidFollowup(f"a free/busy window lies between {FIRST_DAY} and {LAST_DAY}")
     return start, min(end, start + MAX_WINDOW)
 
 

@@ -4,9 +4,11 @@ and a resource's ``--on-conflict`` policy."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from tests.cli.clirun import Result, ok, run_batch
+from tests.cli.clirun import Result, ok, run_batch, run_cli
 
 SETUP = [
     ["user", "add", "anna", "--name", "Anna Berg", "--email", "anna@example.com", "--tz", "Europe/Oslo"],
@@ -133,3 +135,13 @@ def test_resource_update(store: tuple[str, list[Result]]) -> None:
         {"id": 2, "title": "Interview", "owner": "bjorn", "user": "bjorn", "resource": None,
          "start": "2026-12-01T10:30:00+01:00", "end": "2026-12-01T11:00:00+01:00"}]
     ok(url, "resource", "update", "room-fjord", "--on-conflict", "allow")
+
+
+def test_conflicts_at_the_ends_of_the_calendar_is_one_line(tmp_path: Any) -> None:
+    url = f"sqlite:///{tmp_path}/ends.db"
+    ok(url, "init")
+    ok(url, "user", "add", "ann", "--name", "Ann", "--email", "ann@example.com")
+    for first, last in (("9999-12-01", "9999-12-31"), ("0001-01-01", "0001-01-31")):
+        result = run_cli(url, "conflicts", "ann", "--from", first, "--to", last)
+        assert result.code == 2
+        assert "outside the days" in result.error_line()

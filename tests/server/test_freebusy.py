@@ -169,3 +169,30 @@ def test_the_freebusy_command(diary: LiveServer) -> None:
     assert [(b["start"][11:16], b["type"]) for b in busy] == [("09:00", "BUSY"), ("11:00", "BUSY-TENTATIVE"),
                                                               ("19:00", "BUSY")]
     assert run_cli(diary.database, "freebusy", "nobody").code == 2
+
+
+@pytest.mark.parametrize(("start", "end"), [("00010101T000000Z", "00010201T000000Z"),
+                                            ("99991201T000000Z", "99991231T235959Z"),
+                                            ("00010101T000000Z", "99991231T235959Z")])
+def test_a_query_at_the_ends_of_the_calendar_is_a_clear_answer(diary: LiveServer, start: str, end: str) -> None:
+    r = _query(diary, "bjorn", "anna/meetings/", start, end)
+    assert r.status_code in (200, 400), r.text
+
+
+def _outbox(live: LiveServer, *lines: str) -> requests.Response:
+    return live.dav("bjorn").request("POST", "bjorn/outbox/", "\r\n".join(lines) + "\r\n",
+                                     Content_Type="text/calendar")
+
+
+def test_bad_outbox_requests_are_400_not_500(live: LiveServer) -> None:
+    head = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//t//EN", "METHOD:REQUEST"]
+    nested = head + ["BEGIN:X-FOO"] * 1000 + ["END:X-FOO"] * 1000 + ["END:VCALENDAR"]
+    assert _outbox(live, *nested).status_code == 400
+    assert _outbox(live, "not iCalendar at all").status_code == 400
+    bad_time = head + ["BEGIN:VFREEBUSY", "UID:x", "DTSTART:yesterday", "DTEND:20260304T000000Z",
+                       "ATTENDEE:mailto:anna@example.com", "END:VFREEBUSY", "END:VCALENDAR"]
+    assert _outbox(live, *bad_time).status_code == 400
+    far = head + ["BEGIN:VFREEBUSY", "UID:x", "DTSTART:00010101T000000Z", "DTEND:00010201T000000Z",
+                  "ATTENDEE:mailto:anna@example.com", "END:VFREEBUSY", "END:VCALENDAR"]
+    assert _outbox(live, *far).status_code in (200, 400)
+    assert live.dav("bjorn").propfind("bjorn/", "<D:displayname/>").status_code == 207  # still serving
