@@ -78,6 +78,135 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "min": 0,
         "help": "seconds a failed login (and a 403) is delayed, against password guessing",
     },
+    "workers": {
+        "value": 1,
+        "type": int,
+        "env": "FOLLOWUPS_WORKERS",
+        "metavar": "N",
+        "min": 1,
+        "max": 64,
+        "help": "server processes (for several, PostgreSQL is recommended; SQLite serializes their writes)",
+    },
+    "threads": {
+        "value": 16,
+        "type": int,
+        "env": "FOLLOWUPS_THREADS",
+        "metavar": "N",
+        "min": 1,
+        "max": 256,
+        "help": "requests each server process works on at once",
+    },
+    "max_connections": {
+        "value": 200,
+        "type": int,
+        "env": "FOLLOWUPS_MAX_CONNECTIONS",
+        "metavar": "N",
+        "min": 1,
+        "help": "open client connections each server process accepts; more wait in the listen queue",
+    },
+    "timeout": {
+        "value": 30,
+        "type": int,
+        "env": "FOLLOWUPS_TIMEOUT",
+        "metavar": "SECONDS",
+        "min": 1,
+        "help": "seconds a client has to send a request's headers and body before its connection is closed",
+    },
+    "keepalive": {
+        "value": 15,
+        "type": int,
+        "env": "FOLLOWUPS_KEEPALIVE",
+        "metavar": "SECONDS",
+        "min": 0,
+        "help": "seconds an idle keep-alive connection is held open (0: close after each response)",
+    },
+    "graceful_timeout": {
+        "value": 30,
+        "type": int,
+        "env": "FOLLOWUPS_GRACEFUL_TIMEOUT",
+        "metavar": "SECONDS",
+        "min": 1,
+        "help": "on SIGTERM, seconds the requests under way have to finish before the processes stop",
+    },
+    "certificate": {
+        "value": "",
+        "type": str,
+        "env": "FOLLOWUPS_CERTIFICATE",
+        "metavar": "FILE",
+        "help": "TLS certificate (PEM) to serve HTTPS directly (empty: plain HTTP, e.g. behind nginx or Caddy)",
+    },
+    "key": {
+        "value": "",
+        "type": str,
+        "env": "FOLLOWUPS_KEY",
+        "metavar": "FILE",
+        "help": "the TLS certificate's private key (PEM); needed with certificate",
+    },
+    "auth": {
+        "value": "store",
+        "type": str,
+        "env": "FOLLOWUPS_AUTH",
+        "metavar": "BACKEND",
+        "choices": ("store", "htpasswd"),
+        "help": "where logins are checked: store (the users' passwords in the database) or htpasswd (the file "
+                "htpasswd_file; the login must still be a user of the store)",
+    },
+    "htpasswd_file": {
+        "value": "",
+        "type": str,
+        "env": "FOLLOWUPS_HTPASSWD_FILE",
+        "metavar": "FILE",
+        "help": "the htpasswd file (bcrypt, SHA-512/256 crypt, argon2 or APR1 lines) read when auth is htpasswd",
+    },
+    "max_components": {
+        "value": 1000,
+        "type": int,
+        "env": "FOLLOWUPS_MAX_COMPONENTS",
+        "metavar": "N",
+        "min": 10,
+        "help": "components (events, overrides, alarms, time zones...) one calendar object may hold; more: 400",
+    },
+    "max_properties": {
+        "value": 10000,
+        "type": int,
+        "env": "FOLLOWUPS_MAX_PROPERTIES",
+        "metavar": "N",
+        "min": 100,
+        "help": "content lines one calendar object may hold; more: 400",
+    },
+    "max_nesting": {
+        "value": 8,
+        "type": int,
+        "env": "FOLLOWUPS_MAX_NESTING",
+        "metavar": "N",
+        "min": 3,
+        "help": "how deep components may nest in one calendar object (VCALENDAR > VEVENT > VALARM is 3); "
+                "deeper: 400",
+    },
+    "max_attendees": {
+        "value": 1000,
+        "type": int,
+        "env": "FOLLOWUPS_MAX_ATTENDEES",
+        "metavar": "N",
+        "min": 1,
+        "help": "attendees one event may invite; more: 400",
+    },
+    "max_instances": {
+        "value": 10000,
+        "type": int,
+        "env": "FOLLOWUPS_MAX_INSTANCES",
+        "metavar": "N",
+        "min": 100,
+        "help": "occurrences of one recurrence (time zone rules included) expanded for any one answer",
+    },
+    "max_expansion_ms": {
+        "value": 250,
+        "type": int,
+        "env": "FOLLOWUPS_MAX_EXPANSION_MS",
+        "metavar": "MS",
+        "min": 10,
+        "help": "milliseconds of CPU one recurrence expansion may take before it stops where it got to",
+    },
 }
 
 _KINDS = {int: "a whole number", float: "a number", str: "text"}
@@ -96,7 +225,24 @@ class Settings:
     log_level: str
     auth_delay: float
     log_format: str = SCHEMA["log_format"]["value"]
-    """Defaulted (from the schema) so that code building Settings by hand keeps working."""
+    """Defaulted (from the schema) so that code building Settings by hand keeps working;
+    so is every option below."""
+    workers: int = SCHEMA["workers"]["value"]
+    threads: int = SCHEMA["threads"]["value"]
+    max_connections: int = SCHEMA["max_connections"]["value"]
+    timeout: int = SCHEMA["timeout"]["value"]
+    keepalive: int = SCHEMA["keepalive"]["value"]
+    graceful_timeout: int = SCHEMA["graceful_timeout"]["value"]
+    certificate: str = SCHEMA["certificate"]["value"]
+    key: str = SCHEMA["key"]["value"]
+    auth: str = SCHEMA["auth"]["value"]
+    htpasswd_file: str = SCHEMA["htpasswd_file"]["value"]
+    max_components: int = SCHEMA["max_components"]["value"]
+    max_properties: int = SCHEMA["max_properties"]["value"]
+    max_nesting: int = SCHEMA["max_nesting"]["value"]
+    max_attendees: int = SCHEMA["max_attendees"]["value"]
+    max_instances: int = SCHEMA["max_instances"]["value"]
+    max_expansion_ms: int = SCHEMA["max_expansion_ms"]["value"]
 
 
 @dataclass(frozen=True)

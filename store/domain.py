@@ -90,13 +90,24 @@ class User:
     id: int | None = None
 
     def validate(self) -> None:
-        if not self.login or "/" in self.login or self.login.strip() != self.login:
-            raise InvalidFollowup(f"invalid login {self.login!r}: no slashes or surrounding spaces")
+        if not valid_login(self.login) or self.login.strip() != self.login:
+            raise InvalidFollowup(f"invalid login {self.login!r}: no slashes, control characters, surrounding "
+                                  f"spaces or leading dot, at most {MAX_LOGIN} characters")
         if "@" not in self.email:
             raise InvalidFollowup(f"invalid e-mail address {self.email!r}")
         zone(self.tz)
         if self.meeting_minutes <= 0 or self.call_minutes <= 0:
             raise InvalidFollowup("default durations must be positive minutes")
+
+
+MAX_LOGIN = 255
+
+
+def valid_login(login: str) -> bool:
+    """Whether ``login`` can name a principal's URL: not empty, no slash or control character,
+    and no leading dot (paths such as ``/.health`` and ``/.well-known/`` belong to the server)."""
+    return (0 < len(login) <= MAX_LOGIN and "/" not in login and not login.startswith(".")
+            and not any(ord(c) < 32 or ord(c) == 127 for c in login))
 
 
 @dataclass
@@ -114,8 +125,9 @@ class Resource:
     record but :class:`User` has this flag."""
 
     def validate(self) -> None:
-        if not self.login or "/" in self.login:
-            raise InvalidFollowup(f"invalid resource login {self.login!r}")
+        if not valid_login(self.login):
+            raise InvalidFollowup(f"invalid resource login {self.login!r}: no slashes, control characters or "
+                                  f"leading dot, at most {MAX_LOGIN} characters")
 
 
 @dataclass

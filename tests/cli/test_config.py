@@ -32,6 +32,22 @@ SAMPLES: dict[str, tuple[Any, Any, Any]] = {
     "log_level": ("debug", "error", "critical"),
     "log_format": ("json", "text", "json"),
     "auth_delay": (0.1, 0.2, 0.3),
+    "workers": (2, 3, 4),
+    "threads": (5, 6, 7),
+    "max_connections": (50, 60, 70),
+    "timeout": (10, 20, 40),
+    "keepalive": (0, 5, 9),
+    "graceful_timeout": (5, 6, 7),
+    "certificate": ("/etc/a.pem", "/etc/b.pem", "/etc/c.pem"),
+    "key": ("/etc/a.key", "/etc/b.key", "/etc/c.key"),
+    "auth": ("htpasswd", "store", "htpasswd"),
+    "htpasswd_file": ("/etc/a.htpasswd", "/etc/b.htpasswd", "/etc/c.htpasswd"),
+    "max_components": (100, 200, 300),
+    "max_properties": (1000, 2000, 3000),
+    "max_nesting": (4, 5, 6),
+    "max_attendees": (10, 20, 30),
+    "max_instances": (1000, 2000, 3000),
+    "max_expansion_ms": (100, 200, 300),
 }
 PASSWORD = "s3cret"
 
