@@ -7,7 +7,16 @@ silent are in docs/calendar-mapping-decisions.md.
 from __future__ import annotations
 
 from mapping.directory import Directory, MemoryDirectory
-from mapping.errors import InvalidCalendarData, NoOrManyUids, UnknownTimezone, UnsupportedComponent
+from mapping.errors import (
+    InvalidCalendarData,
+    InvalidRecurrence,
+    LimitExceeded,
+    NoOrManyUids,
+    UnknownTimezone,
+    UnsupportedComponent,
+)
+from mapping.limits import Limits
+from mapping.limits import configure as configure_limits
 from mapping.overlap import OverlapIndex, overlaps
 from mapping.parse import to_followup
 from mapping.privacy import mask, mask_text
@@ -22,6 +31,9 @@ __all__ = [
     "Directory",
     "Instance",
     "InvalidCalendarData",
+    "InvalidRecurrence",
+    "LimitExceeded",
+    "Limits",
     "MemoryDirectory",
     "NoOrManyUids",
     "OverlapIndex",
@@ -29,6 +41,7 @@ __all__ = [
     "UnsupportedComponent",
     "check_component",
     "component_name",
+    "configure_limits",
     "expand",
     "mask",
     "mask_text",

@@ -32,3 +32,15 @@ class UnknownTimezone(InvalidCalendarData):
             f"unknown time zone {tzid!r}: use an IANA name such as Europe/Oslo or include its VTIMEZONE"
         )
         self.tzid = tzid
+
+
+class LimitExceeded(InvalidCalendarData):
+    """A body or a recurrence larger than a configured limit; the message names the limit and its setting."""
+
+    def __init__(self, message: str, setting: str) -> None:
+        super().__init__(f"{message} ({setting})")
+        self.setting = setting
+
+
+class InvalidRecurrence(InvalidCalendarData):
+    """An RRULE outside RFC 5545 §3.3.10 (a part out of range, a negative INTERVAL) or one we cannot expand."""

@@ -16,6 +16,7 @@ from icalendar.prop import vDDDTypes, vText, vUri
 
 from mapping.directory import Directory
 from mapping.errors import InvalidCalendarData
+from mapping.limits import check_length, in_range
 from mapping.names import KIND_VALUES
 from mapping.preserve import (
     CRM_ID,
@@ -43,7 +44,7 @@ from store.domain import (
     record_call_made,
 )
 from store.errors import InvalidFollowup, NotFound
-from store.localtime import later
+from store.localtime import FIRST_DAY, LAST_DAY, later
 
 UNTITLED = "(no title)"
 
@@ -106,6 +107,10 @@ def read_moment(value: Any) -> Moment:
             dt = dt.replace(tzinfo=zone)
     if isinstance(dt, timedelta | tuple):
         raise InvalidCalendarData(f"expected a date or date-time, got {value.to_ical()!r}")
+    if not FIRST_DAY.year <= dt.year <= LAST_DAY.year:
+        # a day in year 1 or 9999 read in a zone east or west of UTC falls outside what Python can hold
+        raise InvalidCalendarData(f"{dt.isoformat()} is out of range: this server handles the years "
+                                  f"{FIRST_DAY.year} to {LAST_DAY.year}")
     return normalize(dt, tzid)
 
 
@@ -126,9 +131,10 @@ def _int(comp: Component, name: str) -> int | None:
     if value is None:
         return None
     try:
-        return int(read_text(value).strip())
+        number = int(read_text(value).strip())
     except ValueError:
         return None
+    return in_range(number, name)
 
 
 def _categories(comp: Component) -> list[str]:
@@ -196,6 +202,7 @@ def _contacts(comp: Component, d: Directory, existing: Followup | None) -> tuple
         if not CRM_ID.match(crm_id):
             continue
         what, ident = crm_id.split("/")
+        in_range(int(ident), "CONTACT X-CRM-ID")
         try:
             if what == "company":
                 d.company(int(ident))
@@ -254,7 +261,7 @@ def _attendees(comp: Component, d: Directory) -> _Attendees:
         resource_id: int | None = None
         for prefix in ("urn:x-crm:user:", "urn:x-crm:person:", "urn:x-crm:resource:"):
             if key.startswith(prefix) and key[len(prefix):].isdigit():
-                ident = int(key[len(prefix):])
+                ident = in_range(int(key[len(prefix):]), "ATTENDEE")
                 try:
                     if prefix.endswith("user:"):
                         d.user(ident)
@@ -280,6 +287,8 @@ def _attendees(comp: Component, d: Directory) -> _Attendees:
             else:
                 bare = address[7:] if address[:7].lower() == "mailto:" else address
                 cn = value.params.get("CN")
+                check_length("ATTENDEE", bare)
+                check_length("CN", str(cn or ""))
                 participant = Participant(email=bare, name=str(cn) if cn else None, partstat=partstat)
         if resource_id is not None:
             if resource_id not in found.resource_ids:
@@ -406,6 +415,11 @@ def _occurrence(comp: Component, f: Followup, master_location: str) -> Occurrenc
     )
 
 
+def _alarm_minutes(alarm: Component | None, master: Component) -> int | None:
+    minutes = alarm_minutes_of(alarm, wanted_alarm_related(master)) if alarm is not None else None
+    return None if minutes is None else in_range(minutes, "the alarm's TRIGGER in minutes")
+
+
 def to_followup(cal: Calendar, owner: User, d: Directory, existing: Followup | None = None, *,
                 now: datetime | None = None) -> Followup:
     """A new follow-up from a client's calendar object (validated with ``Followup.validate``).
@@ -415,6 +429,15 @@ def to_followup(cal: Calendar, owner: User, d: Directory, existing: Followup | N
     read by the caller: the mapping reads none. It is the start of a planned
     call ticked off without a COMPLETED time.
     """
+    try:
+        return _to_followup(cal, owner, d, existing, now)
+    except OverflowError as exc:
+        raise InvalidCalendarData("a date, time or duration is out of range: this server handles the years "
+                                  f"{FIRST_DAY.year} to {LAST_DAY.year} ({exc})") from None
+
+
+def _to_followup(cal: Calendar, owner: User, d: Directory, existing: Followup | None,
+                 now: datetime | None) -> Followup:
     if owner.id is None:
         raise InvalidFollowup("the owner has no id")
     mains = main_components(cal)
@@ -452,7 +475,7 @@ def to_followup(cal: Calendar, owner: User, d: Directory, existing: Followup | N
         deadline=deadline,
         recurrence=recurrence_of(master),
         busy=busy,
-        alarm_minutes=alarm_minutes_of(alarm, wanted_alarm_related(master)) if alarm is not None else None,
+        alarm_minutes=_alarm_minutes(alarm, master),
         participants=attendees.participants,
         resource_ids=attendees.resource_ids,
         location=_location(master, attendees.resource_ids, d),

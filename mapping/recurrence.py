@@ -16,7 +16,10 @@ from typing import Any
 from dateutil.rrule import rrule, rrulestr
 from icalendar.prop import vRecur
 
+from mapping.errors import InvalidRecurrence
+from mapping.limits import Budget
 from mapping.preserve import rid_key
+from mapping.rules import check_rule, never_matches
 from mapping.timezones import as_aware
 from store.domain import Followup, Moment, Occurrence
 from store.localtime import later
@@ -26,22 +29,6 @@ MAX_SCAN = 200_000
 
 _PERIODS = {"SECONDLY": timedelta(seconds=1), "MINUTELY": timedelta(minutes=1), "HOURLY": timedelta(hours=1),
             "DAILY": timedelta(days=1), "WEEKLY": timedelta(weeks=1)}
-
-
-_MONTH_DAYS = {1: 31, 2: 29, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30, 10: 31, 11: 30, 12: 31}
-
-
-def impossible(parts: dict[str, Any]) -> bool:
-    """A rule whose BYMONTH/BYMONTHDAY can never meet (FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30).
-
-    dateutil would search such a rule up to the year 9999 before giving up, which takes seconds.
-    """
-    months = [int(m) for m in parts.get("BYMONTH", []) if str(m).lstrip("-").isdigit()]
-    days = [int(d) for d in parts.get("BYMONTHDAY", []) if str(d).lstrip("-").isdigit()]
-    if not months or not days:
-        return False
-    longest = max(_MONTH_DAYS.get(m, 31) for m in months)
-    return all(abs(d) > longest for d in days)
 
 
 class Series:
@@ -58,8 +45,8 @@ class Series:
         self.broken = False
         if rule:
             try:
-                self.parts = dict(vRecur.from_ical(rule))
-            except ValueError:
+                self.parts = check_rule(rule)
+            except InvalidRecurrence:
                 self.broken = True
 
     # -- wall time ------------------------------------------------------------
@@ -86,7 +73,7 @@ class Series:
         return "COUNT" in self.parts or "UNTIL" in self.parts
 
     def _rule(self, dtstart: datetime) -> rrule | None:
-        if self.parts is None or impossible(self.parts):
+        if self.parts is None or never_matches(vRecur(self.parts).to_ical().decode(), self.wall(self.anchor)):
             return None
         parts = dict(self.parts)
         until = parts.get("UNTIL")
@@ -100,10 +87,26 @@ class Series:
         text = vRecur(parts).to_ical().decode()
         try:
             result = rrulestr(text, dtstart=dtstart)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, OverflowError):
             self.broken = True
             return None
         return result if isinstance(result, rrule) else None
+
+    @staticmethod
+    def _generate(rule: rrule | None, budget: Budget) -> Iterator[datetime]:
+        """The rule's instances until the budget is spent; dateutil's own errors (a BYxxx value its
+        grid never reaches, a date past 9999) end the series."""
+        if rule is None:
+            return
+        it = iter(rule)
+        while True:
+            try:
+                value = next(it)
+            except (StopIteration, ValueError, TypeError, OverflowError):
+                return
+            if not budget.spend():
+                return
+            yield value
 
     def _fast_forward(self, target: datetime) -> datetime:
         """A later DTSTART on the same grid, skipping whole periods before ``target`` (no COUNT only)."""
@@ -122,29 +125,31 @@ class Series:
               scan: int = MAX_SCAN) -> Iterator[datetime]:
         """Instance starts as wall times, ascending, from about ``after`` until ``before`` (excluded).
 
-        Stops after ``scan`` rule instances; ``self.truncated`` tells whether it did.
+        Stops after ``scan`` rule instances, or when the budget of max_instances and max_expansion_ms
+        is spent; ``self.truncated`` tells whether it did, ``self.exhausted`` which limit it hit.
         """
         self.truncated = False
+        self.exhausted: str | None = None
+        budget = Budget()
+        budget.left = min(budget.left, scan)
         first = self.wall(self.anchor)
         extra = sorted({self.wall(m) for m in self.rdates} | {first})
         dtstart = self._fast_forward(after) if after is not None else first
         rule = self._rule(dtstart)
-        generated: Iterator[datetime] = iter(rule) if rule is not None else iter(())
+        generated = self._generate(rule, budget)
         pending = [w for w in extra if after is None or w >= after]
         pending.reverse()
-        count = 0
         last: datetime | None = None
         nxt: datetime | None = next(generated, None)
         while True:
-            if nxt is not None and count >= scan:
+            if nxt is None and budget.exhausted is not None and not self.truncated:
                 self.truncated = True
-                nxt = None
+                self.exhausted = budget.exhausted
             candidate: datetime | None
             if pending and (nxt is None or pending[-1] <= nxt):
                 candidate = pending.pop()
             elif nxt is not None:
                 candidate = nxt
-                count += 1
                 nxt = next(generated, None)
             else:
                 return

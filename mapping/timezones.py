@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
@@ -20,19 +20,32 @@ from store.domain import Moment
 
 UTC_ZONE = ZoneInfo("UTC")
 
+NOT_ZONES = frozenset({"Factory", "localtime", "posixrules"})
+"""Files of the zoneinfo database that name no place: the server's own zone, a template, a dummy."""
+
+
+@functools.cache
+def iana_names() -> frozenset[str]:
+    """The IANA zone names a client may use; ``right/...`` and ``posix/...`` copies are not among them."""
+    return frozenset(available_timezones()) - NOT_ZONES
+
 
 @functools.lru_cache(maxsize=1024)
 def resolve_tzid(tzid: str | None) -> ZoneInfo | None:
-    """The IANA zone a TZID names, trying IANA, Windows names and vendor prefixes, or None."""
+    """The IANA zone a TZID names, trying IANA, Windows names and vendor prefixes, or None.
+
+    Only names of :func:`iana_names` are looked up, so no client's TZID opens a file of its choosing.
+    """
     if not tzid:
         return None
+    names = iana_names()
     cleaned = tzid.strip().strip('"')
     candidates = [cleaned, WINDOWS_TO_OLSON.get(cleaned, "")]
     if cleaned.startswith("/"):
         parts = cleaned.strip("/").split("/")
         candidates += ["/".join(parts[i:]) for i in range(len(parts))]
     for name in candidates:
-        if not name or name.startswith("/") or ".." in name:
+        if name not in names:
             continue
         try:
             return ZoneInfo(name)

@@ -12,8 +12,12 @@ import warnings
 from icalendar import Calendar, Component
 from icalendar.error import GloballyUniqueTZIDGuessed
 
+from mapping.bodyzone import bind_body_zones
 from mapping.errors import InvalidCalendarData, NoOrManyUids, UnknownTimezone, UnsupportedComponent
+from mapping.limits import current
 from mapping.names import MAIN_COMPONENTS, REFUSED_COMPONENTS
+from mapping.rules import check_rule
+from mapping.scan import prescan
 from mapping.timezones import resolve_tzid
 from store.domain import Kind
 
@@ -22,6 +26,8 @@ CHECKED_PROPERTIES = frozenset({
     "SEQUENCE", "PRIORITY", "PERCENT-COMPLETE", "TRIGGER",
 })
 """Properties the mapping reads as typed values: a broken one is an error, not data to keep."""
+
+OBSERVANCES = ("STANDARD", "DAYLIGHT")
 
 
 def component_name(kind: Kind) -> str:
@@ -43,12 +49,13 @@ def parse_calendar(data: bytes | str) -> Calendar:
             raise InvalidCalendarData(f"the body is not UTF-8 text: {exc}") from exc
     if not data.strip():
         raise InvalidCalendarData("the body is empty, not iCalendar")
+    prescan(data, current())
     try:
         with warnings.catch_warnings():
             # a vendor-prefixed TZID (RFC 5545 §3.2.19) resolved by its IANA suffix is what we want
             warnings.simplefilter("ignore", GloballyUniqueTZIDGuessed)
             cal = Calendar.from_ical(data)
-    except (ValueError, IndexError, KeyError, TypeError) as exc:
+    except (ValueError, IndexError, KeyError, TypeError, OverflowError) as exc:
         raise InvalidCalendarData(f"the body does not parse as iCalendar: {exc}") from exc
     if not isinstance(cal, Calendar) or cal.name != "VCALENDAR":
         raise InvalidCalendarData(f"the body is a {getattr(cal, 'name', '?')}, not a VCALENDAR")
@@ -69,7 +76,9 @@ def parse_calendar(data: bytes | str) -> Calendar:
     _check_instances(mains)
     for comp in mains:
         _check_errors(comp)
+    _check_rules(cal)
     _check_tzids(cal)
+    bind_body_zones(cal)
     return cal
 
 
@@ -96,15 +105,26 @@ def _check_errors(comp: Component) -> None:
                 raise InvalidCalendarData(f"{sub.name} property {name} does not parse: {reason}")
 
 
+def _check_rules(cal: Calendar) -> None:
+    """Every RRULE, time zone observances' included, within RFC 5545 §3.3.10's ranges."""
+    for comp in cal.walk():
+        for name, reason in getattr(comp, "errors", []):
+            if name in ("RRULE", "DTSTART", "RDATE", "TZOFFSETFROM", "TZOFFSETTO") and comp.name in OBSERVANCES:
+                raise InvalidCalendarData(f"{comp.name} property {name} does not parse: {reason}")
+        values = comp.get("RRULE")
+        for value in values if isinstance(values, list) else ([values] if values is not None else []):
+            check_rule(value.to_ical().decode())
+
+
 def _check_tzids(cal: Calendar) -> None:
     """Every TZID must be defined in the body or resolvable (RFC 5545 §3.2.19; Windows names via icalendar's table)."""
-    defined = {str(tz.get("TZID", "")) for tz in cal.walk("VTIMEZONE")}
+    defined = {str(tz["TZID"]) for tz in cal.walk("VTIMEZONE") if str(tz.get("TZID", ""))}
     for comp in main_components(cal):
         for sub in comp.walk():
             for _name, values in sub.property_items(recursive=False, sorted=False):
                 params = getattr(values, "params", None)
                 tzid = params.get("TZID") if params is not None else None
-                if tzid and tzid not in defined and resolve_tzid(tzid) is None:
+                if tzid is not None and tzid not in defined and resolve_tzid(tzid) is None:
                     raise UnknownTimezone(str(tzid))
 
 
