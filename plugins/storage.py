@@ -130,7 +130,13 @@ class Collection(storage.BaseCollection):
     def sync(self, old_token: str = "") -> tuple[str, Iterable[str]]:
         if self._view is None:
             raise ValueError("only calendars have a sync token")
-        return calendars.sync(self._storage.engine, self._view.id, old_token)
+        # Radicale reads the hrefs back with get_multi: serve the members as
+        # the token has them, so each change is reported exactly once.
+        token, hrefs, members = calendars.sync_members(self._storage.engine, self._view.id, old_token,
+                                                       full=self._full)
+        if members is not None:
+            self._items = {o.href: self._item(o) for o in members}
+        return token, hrefs
 
     # -- writes -------------------------------------------------------------------
     def upload(self, href: str, item: radicale_item.Item) -> tuple[radicale_item.Item, radicale_item.Item | None]:

@@ -4,9 +4,12 @@ The projection in ``server.services`` decides *what* each collection shows;
 this module is the only place that knows *how* it is stored:
 
 - every change to a collection bumps its revision counter in the same
-  transaction (``UPDATE ... SET rev = rev + 1 RETURNING rev``), and the
-  UPDATE holds the row's write lock until commit, so revisions become
-  visible in the order they were taken;
+  transaction (``UPDATE ... SET rev = rev + 1 RETURNING rev``), and writers
+  hold the store's write lock until commit (``store.db``: taken first, by
+  every writer), so revisions become visible in the order they were taken;
+- a sync answer reads only what the collection holds up to the revision its
+  token names (:meth:`CalendarReader.changed_since`), so a change committed
+  while the answer is built is reported once, by the next sync;
 - a member that leaves a collection leaves a tombstone at the revision it
   left, so "what changed since revision r" is two index range scans
   (RFC 6578 sync tokens, O(changes) not O(collection));
@@ -20,14 +23,16 @@ ORM session costs several times the query.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from store.errors import NotFound
@@ -36,6 +41,19 @@ from store.orm import CollectionRow, Meta, ObjectRow, ResourceRow, TombstoneRow,
 
 BATCH = 500
 """Rows per IN (...) list or multi-row INSERT."""
+
+_PLAIN_UID = re.compile(r"[A-Za-z0-9][A-Za-z0-9@._+=~-]{0,199}")
+
+
+def member_href(uid: str) -> str:
+    """The href of a member the server names (a copy for an invitee or a
+    resource, a CRM-made object): ``<uid>.ics`` for a UID of plain characters
+    (as every such object was named before), else a name from the UID's hash,
+    so that a UID with ``/``, ``?``, ``#``, ``%``, spaces, non-ASCII or of
+    any length still gives a path every client can GET and DELETE."""
+    if _PLAIN_UID.fullmatch(uid):
+        return f"{uid}.ics"
+    return "uid-" + hashlib.sha256(uid.encode("utf-8", "surrogatepass")).hexdigest()[:40] + ".ics"
 
 
 def _now() -> datetime:
@@ -67,7 +85,7 @@ class Calendars:
         self.engine = engine
         self._collections: dict[tuple[str, str], CollectionRow] = {}
 
-    # -- the store's identity and locks ---------------------------------------------
+    # -- the store's identity ---------------------------------------------
     def instance_id(self) -> str:
         """A random id of this store, made on first use: sync tokens carry it,
         so a token from another server or an earlier database is refused, not
@@ -83,16 +101,6 @@ class Calendars:
             return row.value
         _INSTANCE_IDS[key] = row.value
         return row.value
-
-    def lock_principal(self, principal: str) -> None:
-        """Serialize writers to one principal's calendars for the rest of the
-        transaction, across processes and hosts: an If-Match check and the
-        write it guards must not interleave with another writer. SQLite's
-        write transaction (BEGIN IMMEDIATE) already excludes every other
-        writer; on PostgreSQL a transaction-scoped advisory lock does it."""
-        if self.engine.dialect.name == "postgresql":
-            self.session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
-                                 {"key": "followups:" + principal})
 
     # -- collections -----------------------------------------------------------------
     def ensure(self, principal: str, name: str, component: str, props: dict[str, str]) -> CollectionRow:
@@ -180,7 +188,7 @@ class Calendars:
         return True
 
     def add_many(self, collection_id: int, members: Sequence[tuple[int, Rendered]]) -> int:
-        """New members ``(followup_id, rendered)`` at ``<uid>.ics`` in a few
+        """New members ``(followup_id, rendered)`` at :func:`member_href` in a few
         statements (bulk import): one revision bump for the lot, UIDs the
         collection already holds skipped. Returns how many were added."""
         taken: set[str] = set()
@@ -194,7 +202,7 @@ class Calendars:
             if r.uid in taken:
                 continue
             taken.add(r.uid)
-            fresh.append({"collection_id": collection_id, "href": f"{r.uid}.ics", "uid": r.uid,
+            fresh.append({"collection_id": collection_id, "href": member_href(r.uid), "uid": r.uid,
                           "followup_id": followup_id, "component": r.component, "text": r.text, "etag": r.etag,
                           "start_ts": r.start_ts, "end_ts": r.end_ts, "exact": r.exact, "private": r.private,
                           "modified_at": now})
@@ -337,13 +345,25 @@ class CalendarReader:
         return sorted(self.conn.execute(select(ObjectRow.href)
                                         .where(ObjectRow.collection_id == collection_id)).scalars())
 
-    def changed_since(self, collection_id: int, rev: int) -> list[str]:
-        """Hrefs of members added, changed or removed after revision ``rev``."""
-        changed = self.conn.execute(select(ObjectRow.href).where(ObjectRow.collection_id == collection_id,
-                                                                 ObjectRow.rev > rev)).scalars()
-        gone = self.conn.execute(select(TombstoneRow.href).where(TombstoneRow.collection_id == collection_id,
-                                                                 TombstoneRow.rev > rev)).scalars()
-        return sorted(set(changed) | set(gone))
+    def changed_since(self, collection_id: int, rev: int, upto: int | None = None) -> tuple[list[str], list[Any]]:
+        """What changed after revision ``rev``, up to revision ``upto`` (a
+        sync token's): the hrefs of members added, changed or removed, and the
+        members among them as they are at ``upto``.
+
+        Bounding both by ``upto`` makes the answer agree with its token
+        without a snapshot (READ COMMITTED reads each statement afresh): a
+        member changed again after ``upto`` has a newer revision and is left
+        to the next sync, which reports it once, as does a removal after
+        ``upto``; everything up to ``upto`` was committed before ``upto``
+        could be read (writers commit in revision order, see the module)."""
+        objects = _OBJECTS.where(ObjectRow.collection_id == collection_id, ObjectRow.rev > rev)
+        gone = select(TombstoneRow.href).where(TombstoneRow.collection_id == collection_id, TombstoneRow.rev > rev)
+        if upto is not None:
+            objects = objects.where(ObjectRow.rev <= upto)
+            gone = gone.where(TombstoneRow.rev <= upto)
+        present = list(self.conn.execute(objects))
+        hrefs = {o.href for o in present} | set(self.conn.execute(gone).scalars())
+        return sorted(hrefs), present
 
     def members_of(self, principal: str) -> list[tuple[str, str, str]]:
         """(collection name, href, text) of every member of the principal's

@@ -1,8 +1,25 @@
-"""Engines and schema migrations.
+"""Engines, the store's write lock, and schema migrations.
 
 One code path for SQLite (the default, zero setup) and PostgreSQL. Engines
 are created on first use, cached per URL for the life of the process (never
 at import time), and shared by every unit of work in it.
+
+The order of locks, for every writer in every process and host (client
+PUT/DELETE/MOVE/PROPPATCH, the projection's copies to invitees and
+resources, the CLI's and the services' CRM writes, grants, directory edits,
+imports): a write transaction (``UnitOfWork(write=True)``, the execution
+option ``followups_write``) takes the store's one write lock as its first
+statement, before it reads any row, and holds it until it commits or rolls
+back; only then does it read and lock rows, in whatever order. On SQLite the
+lock is the database's own (``BEGIN IMMEDIATE``); on PostgreSQL it is a
+transaction-scoped advisory lock keyed by the schema
+(:data:`WRITE_LOCK_SQL`), so every process and host sharing the database
+queues on it. Since no two writers ever hold row locks at the same time, no
+lock cycle (deadlock) can form between them, and every read a writer makes
+(an If-Match check, ``followups update``'s read of the follow-up) sees every
+earlier write committed: no update is lost. Reads take no lock and never
+wait. A writer keeps the lock for the few milliseconds of one request or
+command (bulk imports: one batch per transaction).
 """
 
 from __future__ import annotations
@@ -18,6 +35,12 @@ from sqlalchemy.engine import make_url
 from store.errors import StoreError
 
 ENV_VAR = "FOLLOWUPS_DATABASE"
+WRITE_LOCK_CLASS = 0x46_55_50  # "FUP": the advisory-lock space of this application
+LOCK_WAIT = "30s"
+"""How long a writer waits for the lock before it fails, as SQLite's busy timeout."""
+WRITE_LOCK_SQL = (f"SELECT set_config('lock_timeout', '{LOCK_WAIT}', true), "
+                  f"pg_advisory_xact_lock({WRITE_LOCK_CLASS}, hashtext(current_schema()))")
+"""The store's write lock on PostgreSQL: one per schema (a store), not per database."""
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 _engines: dict[str, Engine] = {}
@@ -76,11 +99,16 @@ def _create(url: str) -> Engine:
         database = parsed.database or ""
         if database and database != ":memory:":
             _private_file(Path(database))
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+                               hide_parameters=True)
         _sqlite_transactions(engine)
         return engine
     if parsed.get_backend_name() == "postgresql":
-        return create_engine(url, pool_size=5, max_overflow=10, pool_pre_ping=True)
+        # hide_parameters: an error's message (logged, or answered) never
+        # holds a row's values: titles, agendas, notes, password hashes.
+        engine = create_engine(url, pool_size=5, max_overflow=10, pool_pre_ping=True, hide_parameters=True)
+        _postgresql_transactions(engine)
+        return engine
     raise StoreError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite:///PATH or postgresql://...")
 
 
@@ -112,6 +140,15 @@ def _sqlite_transactions(engine: Engine) -> None:
     def _begin(conn: Any) -> None:
         write = conn.get_execution_options().get("followups_write", False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _postgresql_transactions(engine: Engine) -> None:
+    """A write transaction takes the store's write lock first (see the module)."""
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        if conn.get_execution_options().get("followups_write", False):
+            conn.exec_driver_sql(WRITE_LOCK_SQL)
 
 
 def alembic_config(engine: Engine) -> Any:

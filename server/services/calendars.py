@@ -3,8 +3,8 @@ plugins call.
 
 Reads return plain snapshots (no live database objects), because Radicale
 builds its XML after it has released the storage lock. Writes run inside one
-:class:`WriteRequest` per HTTP request (one transaction, locked on the
-principal written to), shared by the PUT path and the storage plugin. Nothing
+:class:`WriteRequest` per HTTP request (one transaction under the store's
+write lock, see ``store.db``), shared by the PUT path and the storage plugin. Nothing
 here knows HTTP: errors are ``server.services.errors``, and
 ``server.dav.errors`` answers them.
 """
@@ -24,13 +24,14 @@ from typing import Any, TypeVar
 
 from icalendar import Calendar
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 import mapping
 from server.services import auth, grants, privacy, projection
 from server.services.directory import DbDirectory
 from server.services.errors import Forbidden, InvalidSyncToken, NotFound, PreconditionFailed, UidConflict
 from server.services.projection import BOOKINGS, MEETINGS, TASKS, USER_COLLECTIONS, Target
-from server.services.transaction import transaction
+from server.services.transaction import ATTEMPTS, pause, retryable, transaction
 from store.calendar import CalendarReader
 from store.domain import Followup, PartStat, Source, User
 from store.orm import CollectionRow
@@ -268,9 +269,25 @@ def has_uid(engine: Engine, collection_id: int, uid: str) -> bool:
 
 
 def sync(engine: Engine, collection_id: int, old_token: str) -> tuple[str, list[str]]:
-    """The current token and the hrefs changed since ``old_token`` (RFC 6578).
+    """The current token and the hrefs changed since ``old_token`` (RFC 6578);
+    :func:`sync_members` says which."""
+    token, hrefs, _ = sync_members(engine, collection_id, old_token)
+    return token, hrefs
 
-    An empty token lists every member and no removed ones (RFC 6578 3.4).
+
+def sync_members(engine: Engine, collection_id: int, old_token: str,
+                 full: bool = True) -> tuple[str, list[str], list[ObjectView] | None]:
+    """The current token, the hrefs changed since ``old_token`` (RFC 6578),
+    and the members among them as the token has them (masked where private
+    unless ``full``): an answer built from these reports every change exactly
+    once, even while other processes write (see
+    :meth:`store.calendar.CalendarReader.changed_since`). An href in the list
+    but not among the members was removed.
+
+    An empty token lists every member and no removed ones (RFC 6578 3.4),
+    and no members (None: read them as they are): clients ask for the token
+    alone (PROPFIND) far more often than they sync afresh, and a member
+    changed while a fresh sync is answered is reported again by the next.
     A token of another store, another collection, from the future or older
     than the collection's pruned tombstones is refused (InvalidSyncToken).
     """
@@ -280,7 +297,7 @@ def sync(engine: Engine, collection_id: int, old_token: str) -> tuple[str, list[
             raise NotFound("the collection is gone")
         view = _collection(r.instance_id(), row)
         if not old_token:
-            return view.token, r.hrefs(row.id)
+            return view.token, r.hrefs(row.id), None
         prefix = view.token.rsplit(":", 1)[0] + ":"
         rev_text = old_token[len(prefix):] if old_token.startswith(prefix) else ""
         if not rev_text.isdigit() or int(rev_text) > row.rev:
@@ -288,46 +305,67 @@ def sync(engine: Engine, collection_id: int, old_token: str) -> tuple[str, list[
         if int(rev_text) < row.pruned_rev:
             raise InvalidSyncToken(f"sync token {old_token!r} is older than the removals this collection "
                                    "still remembers; sync afresh")
-        return view.token, r.changed_since(row.id, int(rev_text))
+        hrefs, present = r.changed_since(row.id, int(rev_text), upto=row.rev)
+        return view.token, hrefs, [_object(o, full) for o in present]
 
 
 # -- writes -------------------------------------------------------------------------
 
 
 class WriteRequest:
-    """One client write request: one transaction, locked on the principal
-    written to, committed at the end unless an operation failed.
+    """One client write request: one transaction under the store's write
+    lock, committed at the end unless an operation failed.
 
-    Serializing writers per principal across processes and hosts keeps an
-    If-Match check and the write it guards together (see
-    :meth:`store.calendar.Calendars.lock_principal`). Any failed operation
-    rolls the whole request back: a failed request changes nothing, even
-    where the caller (Radicale) turns the error into an answer without
-    re-raising it."""
+    Every writer takes that lock first (``store.db``), across processes and
+    hosts, so an If-Match check and the write it guards never interleave with
+    another writer, the CRM's included. Any failed operation rolls the whole
+    request back: a failed request changes nothing, even where the caller
+    (Radicale) turns the error into an answer without re-raising it. The
+    request's first operation is run again in a fresh transaction when
+    PostgreSQL refuses to serialize it
+    (:func:`server.services.transaction.retrying`): nothing was answered yet."""
 
     def __init__(self, engine: Engine, user: str, principal: str) -> None:
         self.engine = engine
         self.user = user
         self.principal = principal
         self.failed = False
+        self.operations = 0
 
     def __enter__(self) -> WriteRequest:
+        self._begin()
+        return self
+
+    def _begin(self) -> None:
         self.uow = transaction(self.engine, actor=self.user or "anonymous", source=Source.CLIENT, write=True)
         self.uow.__enter__()
-        self.uow.calendars.lock_principal(self.principal)
-        return self
 
     def verified(self, login: str, password: str) -> bool:
         """:func:`auth.recently_verified`, inside this transaction."""
         return auth.recently_verified(self.uow.session.connection(), login, password)
 
     def run(self, operation: Callable[[UnitOfWork, str], T]) -> T:
-        try:
-            return operation(self.uow, self.user)
-        except BaseException:
-            self.failed = True
-            self.uow.session.rollback()
-            raise
+        for attempt in range(ATTEMPTS):
+            try:
+                result = operation(self.uow, self.user)
+            except DBAPIError as exc:
+                if self.operations or attempt + 1 >= ATTEMPTS or not retryable(exc):
+                    self._fail()
+                    raise
+            except BaseException:
+                self._fail()
+                raise
+            else:
+                self.operations += 1
+                return result
+            self.uow.__exit__(None, None, None)
+            pause(attempt)
+            self._begin()
+        raise AssertionError("unreachable")
+
+    def _fail(self) -> None:
+        self.failed = True
+        self.uow.session.rollback()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:

@@ -20,7 +20,7 @@ from mapping.recurrence import Series
 from server.services import conflicts, projection
 from server.services.auth import hash_password
 from server.services.directory import DbDirectory
-from server.services.transaction import transaction
+from server.services.transaction import retried, transaction
 from store import db
 from store.domain import (
     SEED_TYPES,
@@ -41,6 +41,7 @@ from store.localtime import later, midnight, same_instant, zone
 from store.uow import Change, UnitOfWork
 
 
+@retried
 def open_store(url: str | None = None) -> Engine:
     """The engine for ``url``, with the schema created or upgraded and the
     seed types in place. Safe to call on every start."""
@@ -57,6 +58,7 @@ def open_store(url: str | None = None) -> Engine:
 # -- the directory --------------------------------------------------------------------
 
 
+@retried
 def add_user(engine: Engine, user: User, password: str | None = None, actor: str = "system") -> User:
     with transaction(engine, actor=actor) as uow:
         if password:
@@ -66,6 +68,7 @@ def add_user(engine: Engine, user: User, password: str | None = None, actor: str
     return user
 
 
+@retried
 def update_user(engine: Engine, login: str, change: Callable[[User], None], actor: str = "system") -> User:
     """Change a user; every calendar object that shows them follows."""
     with transaction(engine, actor=actor) as uow:
@@ -85,6 +88,7 @@ def set_password(engine: Engine, login: str, password: str, actor: str = "system
     update_user(engine, login, change, actor)
 
 
+@retried
 def add_resource(engine: Engine, resource: Resource, actor: str = "system") -> Resource:
     with transaction(engine, actor=actor) as uow:
         try:
@@ -98,6 +102,7 @@ def add_resource(engine: Engine, resource: Resource, actor: str = "system") -> R
     return resource
 
 
+@retried
 def update_resource(engine: Engine, login: str, change: Callable[[Resource], None], actor: str = "system") -> Resource:
     """Change a resource. A new conflict policy applies to its bookings at
     once (:func:`server.services.conflicts.resettle`): ``decline`` declines
@@ -117,6 +122,7 @@ def update_resource(engine: Engine, login: str, change: Callable[[Resource], Non
 # -- follow-ups ------------------------------------------------------------------------
 
 
+@retried
 def create(engine: Engine, f: Followup, actor: str = "system", source: Source = Source.CRM) -> Followup:
     with transaction(engine, actor=actor, source=source) as uow:
         uow.followups.add(f)
@@ -133,11 +139,17 @@ def create_many(engine: Engine, followups: list[Followup], actor: str = "system"
     is all or nothing."""
     done = 0
     for first in range(0, len(followups), batch):
-        with transaction(engine, actor=actor) as uow:
-            done += create_many_in(uow, followups[first:first + batch], batch=batch)
-            uow.commit()
+        done += _create_batch(engine, followups[first:first + batch], actor)
         if progress:
             progress(done)
+    return done
+
+
+@retried
+def _create_batch(engine: Engine, followups: list[Followup], actor: str) -> int:
+    with transaction(engine, actor=actor) as uow:
+        done = create_many_in(uow, followups, batch=len(followups))
+        uow.commit()
     return done
 
 
@@ -167,6 +179,7 @@ def _moved(before: Followup, after: Followup) -> bool:
         after.start, after.end, after.recurrence, after.location)
 
 
+@retried
 def modify(engine: Engine, id: int, change: Callable[[Followup, UnitOfWork], None], actor: str = "system",
            source: Source = Source.CRM) -> Followup:
     """Apply ``change`` to follow-up ``id`` and save it.
@@ -189,6 +202,7 @@ def modify(engine: Engine, id: int, change: Callable[[Followup, UnitOfWork], Non
     return f
 
 
+@retried
 def delete(engine: Engine, id: int, actor: str = "system", source: Source = Source.CRM) -> Followup:
     with transaction(engine, actor=actor, source=source) as uow:
         f = uow.followups.delete(id)
@@ -218,6 +232,7 @@ def cancel(engine: Engine, id: int, actor: str = "system") -> Followup:
     return modify(engine, id, change, actor)
 
 
+@retried
 def prune_tombstones(engine: Engine, older_than: timedelta, actor: str = "system") -> int:
     """Forget calendar members removed more than ``older_than`` ago; a client
     whose sync token predates them syncs afresh (403 valid-sync-token).
@@ -353,6 +368,7 @@ def _nearest(series: Series, day: date, tz: ZoneInfo) -> list[Moment]:
     return found
 
 
+@retried
 def _edit(engine: Engine, id: int, change: Callable[[Followup, UnitOfWork], None], actor: str,
           source: Source) -> Followup:
     with transaction(engine, actor=actor, source=source) as uow:
@@ -415,7 +431,7 @@ def change_occurrence(engine: Engine, id: int, when: date | datetime,
         changed.append(occ)
 
     f = _edit(engine, id, change, actor, source)
-    return f, changed[0]
+    return f, changed[-1]
 
 
 def cancel_occurrence(engine: Engine, id: int, when: date | datetime, tz: ZoneInfo | None = None,
@@ -451,4 +467,4 @@ def delete_occurrence(engine: Engine, id: int, when: date | datetime, tz: ZoneIn
         removed.append(rid)
 
     f = _edit(engine, id, change, actor, Source.CRM)
-    return f, removed[0]
+    return f, removed[-1]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from server.services.transaction import transaction
+from server.services.transaction import retried, transaction
 from store.errors import InvalidFollowup
 
 
@@ -22,6 +22,7 @@ def _ids(uow: object, lead: str, user: str) -> tuple[int, int]:
     return a, b
 
 
+@retried
 def grant(engine: Engine, lead: str, user: str, actor: str = "system") -> bool:
     """Let ``lead`` read ``user``'s diary; False when they already could."""
     with transaction(engine, actor=actor) as uow:
@@ -30,6 +31,7 @@ def grant(engine: Engine, lead: str, user: str, actor: str = "system") -> bool:
     return added
 
 
+@retried
 def revoke(engine: Engine, lead: str, user: str, actor: str = "system") -> bool:
     """Take a grant back; False when there was none."""
     with transaction(engine, actor=actor) as uow:

@@ -27,7 +27,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from server.services.transaction import transaction
+from server.services.transaction import retried, transaction
 from store.domain import User
 from store.errors import InvalidFollowup
 from store.records import Use
@@ -72,6 +72,7 @@ def find(uow: UnitOfWork, noun: str, key: str) -> Any:
     return repo.by_login(key) if noun == "resource" else repo.by_name(key)
 
 
+@retried
 def update(engine: Engine, noun: str, key: str, change: Callable[[Any], None], actor: str = "system") -> Outcome:
     """Apply ``change`` to the record and save it; whatever shows it follows."""
     with transaction(engine, actor=actor) as uow:
@@ -96,6 +97,7 @@ def _unique_name(repo: Any, record: Any) -> None:
             raise InvalidFollowup(f"{repo.describe(other)} has that name already")
 
 
+@retried
 def remove(engine: Engine, noun: str, key: str, actor: str = "system") -> Outcome:
     """Delete the record, or raise :class:`InUse` naming what still refers to it."""
     with transaction(engine, actor=actor) as uow:
@@ -111,6 +113,7 @@ def remove(engine: Engine, noun: str, key: str, actor: str = "system") -> Outcom
     return Outcome(record, repo.describe(record))
 
 
+@retried
 def archive(engine: Engine, noun: str, key: str, archived: bool = True, actor: str = "system") -> Outcome:
     """Archive the record (or with ``archived=False`` bring it back). Nothing a client sees
     changes: the follow-ups that have it keep it."""
@@ -133,6 +136,7 @@ def _keep_a_type(uow: UnitOfWork, ftype: Any) -> None:
                               f"archived; new {ftype.kind.value}s need one: add another first")
 
 
+@retried
 def remove_user(engine: Engine, login: str, actor: str = "system") -> Outcome:
     """Delete a user who owns no follow-up and is invited to none, with the grants that
     name them; else :class:`InUse` naming the follow-ups. Users are not archived."""
