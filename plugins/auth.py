@@ -1,4 +1,6 @@
-"""Radicale auth plugin: logins are the CRM users, checked against the store."""
+"""Radicale auth plugin: logins are the CRM users, checked by
+``server.services.auth.authenticate`` (the one function that decides every
+login: against the store, or the htpasswd file the settings name)."""
 
 from __future__ import annotations
 

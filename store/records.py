@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -214,6 +214,14 @@ class Users(Records[User, UserRow]):
     def _referrers(self, id: int) -> list[tuple[str, Any]]:
         return [("follow-up", select(FollowupRow.id).where(FollowupRow.owner_id == id)),
                 ("invitation", select(ParticipantRow.followup_id).where(ParticipantRow.user_id == id))]
+
+    def replace_password_hash(self, login: str, old: str, new: str) -> bool:
+        """Set the user's password hash to ``new`` only where it is still ``old``
+        (one conditional UPDATE: an upgrade of a hash never undoes a password
+        change committed meanwhile). Whether it was replaced."""
+        result = self.session.execute(update(UserRow).where(UserRow.login == login, UserRow.password_hash == old)
+                                      .values(password_hash=new))
+        return bool(getattr(result, "rowcount", 0))
 
     def remove(self, id: int) -> User:
         """Delete the user and the grants that name them (as lead or as the one read)."""

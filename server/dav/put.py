@@ -13,27 +13,22 @@ delays; the storage plugin applies the same rules there.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 from radicale import pathutils
 from sqlalchemy import Engine
 
-from server.dav import errors
+from server.dav import basic_auth, errors
 from server.services import auth, calendars
 from server.services.errors import NotFound
 
 
 def credentials(environ: dict[str, Any]) -> tuple[str, str] | None:
-    header = environ.get("HTTP_AUTHORIZATION", "")
-    if not header.lower().startswith("basic "):
-        return None
+    """The request's Basic credentials (read by ``server.dav.basic_auth``, as for Radicale)."""
     try:
-        login, _, password = base64.b64decode(header[6:].strip()).decode("utf-8").partition(":")
-    except (binascii.Error, UnicodeDecodeError):
+        return basic_auth.parse(environ.get("HTTP_AUTHORIZATION", ""))
+    except basic_auth.Malformed:
         return None
-    return login, password
 
 
 class _Unverified(Exception):
