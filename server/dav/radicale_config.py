@@ -20,7 +20,8 @@ def radicale_configuration(settings: Settings) -> Any:
             "max_content_length": str(settings.max_body),
             "max_resource_size": str(int(settings.max_body * 0.8)),
         },
-        "auth": {"type": "plugins.auth", "delay": str(settings.auth_delay)},
+        # Radicale would sleep in the request's thread; server.dav.logindelay delays instead.
+        "auth": {"type": "plugins.auth", "delay": "0"},
         "rights": {
             "type": "plugins.rights",
             "permit_delete_collection": "False",

@@ -1,13 +1,21 @@
-"""``followups serve``: the CalDAV server on a real HTTP socket."""
+"""``followups serve``: the CalDAV server on a real HTTP socket.
+
+:func:`serve` is the production path: gunicorn with several processes
+(:mod:`server.dav.process`). :func:`make_server` is a threaded ``wsgiref`` server
+in this process, for tests that want the server and the store in one process."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import socket
 import socketserver
+import ssl
 import sys
 import wsgiref.simple_server
 from typing import Any
+
+from sqlalchemy.engine import make_url
 
 from server import config
 from server.dav.app import make_app
@@ -15,6 +23,9 @@ from server.services.transaction import transaction
 from store import db
 
 log = logging.getLogger("followups.serve")
+
+BACKLOG = 2048
+"""Connections the kernel queues for the server beyond those it has taken (gunicorn's default)."""
 
 
 class _Server(socketserver.ThreadingMixIn, wsgiref.simple_server.WSGIServer):
@@ -27,13 +38,20 @@ class ListenError(OSError):
 
 
 class _Handler(wsgiref.simple_server.WSGIRequestHandler):
+    def get_environ(self) -> dict[str, str]:
+        environ = super().get_environ()
+        if self.headers.get("content-type") is None:
+            environ.pop("CONTENT_TYPE", None)  # wsgiref says text/plain; the client sent none
+        return environ
+
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
 
 
 def make_server(settings: config.Settings) -> wsgiref.simple_server.WSGIServer:
-    """A threaded HTTP server for the app, bound but not yet serving (port 0
-    picks a free port: read it from ``server.server_address``)."""
+    """A threaded HTTP/1.0 server for the app in this process, bound but not yet serving
+    (port 0 picks a free port: read it from ``server.server_address``). For tests:
+    ``followups serve`` runs gunicorn instead."""
     from server.services.followups import open_store
 
     open_store(settings.database or None)
@@ -46,34 +64,93 @@ def make_server(settings: config.Settings) -> wsgiref.simple_server.WSGIServer:
 
 
 def serve(settings: config.Settings, config_file: config.ConfigFile | None = None, demo: bool = False) -> int:
-    """Serve until interrupted. ``settings`` are already resolved (flags, environment,
-    config file, defaults); ``config_file`` is reported so the operator knows which was read."""
-    if config_file is not None:
-        print(f"followup-caldav: {config_file.describe()}", file=sys.stderr, flush=True)
-    url = db.normalize_url(settings.database or db.default_url())
-    settings = dataclasses.replace(settings, database=url)
-    banner: list[str] = []
-    if demo:
-        banner = demo_banner(_ensure_demo(url))
+    """Serve with gunicorn (server.dav.process) until SIGTERM or Ctrl+C. ``settings``
+    are already resolved (flags, environment, config file, defaults); ``config_file``
+    is reported so the operator knows which was read.
+
+    The TLS files are read and the socket is bound here, before anything else, so
+    that each way of failing to start is one line and a non-zero exit (gunicorn
+    would retry a busy port for five seconds and log a traceback for a bad key)."""
     try:
-        server = make_server(settings)
+        tls = check_tls(settings)
+        listener = listen(settings)
     except ListenError as exc:
-        print(f"followups: error: {exc}", file=sys.stderr)
+        print(f"followups: error: {exc}", file=sys.stderr, flush=True)
         return 1
-    host, port = server.server_address[:2]
-    base = f"http://{host.decode() if isinstance(host, bytes) else host}:{port}/"
-    print(f"followup-caldav serving {url}", file=sys.stderr)
-    print(f"CalDAV URL: {base}", flush=True)
-    for line in banner:
-        print(line, flush=True)
-    print("Press Ctrl+C to stop.", file=sys.stderr, flush=True)
+    with listener:
+        if config_file is not None:
+            print(f"followup-caldav: {config_file.describe()}", file=sys.stderr, flush=True)
+        url = db.normalize_url(settings.database or db.default_url())
+        settings = dataclasses.replace(settings, database=url)
+        banner = demo_banner(_ensure_demo(url)) if demo else []
+        app = _build_app(settings)
+        host, port = listener.getsockname()[:2]
+        shown = f"[{host}]" if ":" in host else host
+        print(f"followup-caldav serving {make_url(url).render_as_string(hide_password=True)} "
+              f"({settings.workers} process(es), {settings.threads} threads each)", file=sys.stderr)
+        print(f"CalDAV URL: {'https' if tls else 'http'}://{shown}:{port}/", flush=True)
+        for line in banner:
+            print(line, flush=True)
+        print("Press Ctrl+C to stop.", file=sys.stderr, flush=True)
+        from server.dav import process
+
+        return process.run(app, settings, listener)
+
+
+def check_tls(settings: config.Settings) -> bool:
+    """Whether to serve HTTPS; :class:`ListenError` when the certificate or key is
+    missing, unreadable or not a pair."""
+    if not settings.certificate and not settings.key:
+        return False
+    if not settings.certificate or not settings.key:
+        given, missing = ("certificate", "key") if settings.certificate else ("key", "certificate")
+        raise ListenError(f"a TLS {given} needs its {missing} too (--certificate and --key)")
+    for what, path in (("certificate", settings.certificate), ("key", settings.key)):
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as exc:
+            raise ListenError(f"cannot read the TLS {what} {path}: {exc.strerror or exc}") from None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0
+        context.load_cert_chain(settings.certificate, settings.key)
+    except (ssl.SSLError, OSError) as exc:
+        reason = getattr(exc, "reason", None) or exc.strerror or type(exc).__name__
+        raise ListenError(f"the TLS certificate {settings.certificate} and key {settings.key} "
+                          f"are not a usable pair ({reason})") from None
+    return True
+
+
+def listen(settings: config.Settings) -> socket.socket:
+    """A listening TCP socket on the configured host and port (0: a free port)."""
+    where = f"{settings.host}:{settings.port}"
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            settings.host or None, settings.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise ListenError(f"cannot listen on {where}: not an address of this machine "
+                          f"({getattr(exc, 'strerror', None) or exc})") from None
+    listener = socket.socket(family, kind, proto)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(address)
+        listener.listen(BACKLOG)
+    except OSError as exc:
+        listener.close()
+        raise ListenError(f"cannot listen on {where}: {exc.strerror or exc}") from None
+    return listener
+
+
+def _build_app(settings: config.Settings) -> Any:
+    """The application, built once here and shared by the worker processes forked from
+    this one; the database connections it opened are closed first, so that no
+    process uses a connection another one opened."""
+    from server.services.followups import open_store
+
+    open_store(settings.database or None)
+    app = make_app(settings)
+    db.get_engine(settings.database or None).dispose()
+    return app
 
 
 @dataclasses.dataclass(frozen=True)

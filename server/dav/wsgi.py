@@ -1,4 +1,8 @@
-"""WSGI entry point, e.g. ``gunicorn -w 4 'server.dav.wsgi:application'``.
+"""WSGI entry point for another server than ``followups serve``, e.g.
+``gunicorn -w 4 --threads 16 -k server.dav.process.RequestClockWorker 'server.dav.wsgi:application'``
+(that worker class is gthread with a clock on reading requests, its ``--timeout``
+seconds; see :mod:`server.dav.process`). ``followups serve`` runs the same with
+the settings below and one-line start-up errors: prefer it.
 
 Configured as ``followups serve`` is, minus the flags: the ``FOLLOWUPS_*``
 environment variables, then the config file named by ``FOLLOWUPS_CONFIG`` or

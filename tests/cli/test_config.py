@@ -329,7 +329,7 @@ def test_serve_uses_the_config_files_database_and_port(before_command: bool, ser
 
 def test_the_readme_deploy_steps_with_the_shipped_config(serve: Any, tmp_path: Path) -> None:
     """README, Deploy: copy config/followups.conf to the default place, set the
-    database and port, `followups init`, `followups serve` (no flags at all).
+    database and port, `followups init`, `followups serve --workers 2`.
     The default place is redirected into tmp_path; everything else is as written."""
     default = tmp_path / "etc" / "followup-caldav" / "config"
     default.parent.mkdir(parents=True)
@@ -347,9 +347,10 @@ def test_the_readme_deploy_steps_with_the_shipped_config(serve: Any, tmp_path: P
         result = followups(*args, env=env, stdin=stdin)
         assert result.code == 0, result.err
     assert (tmp_path / "crm.db").exists()
-    base, err = serve("serve", env=env)
+    base, err = serve("serve", "--workers", "2", env=env)
     assert base == f"http://127.0.0.1:{port}/"
     assert f"config file {default} (default)" in err
+    assert "(2 process(es)" in err
     answer = requests.request("PROPFIND", f"{base}admin/", auth=("admin", PASSWORD), headers={"Depth": "0"},
                               timeout=30)
     assert answer.status_code == 207, answer.text
