@@ -5,7 +5,11 @@ Radicale itself answers a body that vobject cannot read with a bare 400, and a
 component its collection does not take is not checked at all. This layer
 reads a PUT body first and answers, before any lock or transaction:
 
-- 413 when it is larger than the configured maximum;
+- 400 for a path that is not UTF-8 (PATH_INFO is re-decoded as UTF-8), for
+  XML bodies with a DOCTYPE, nested too deep or too many elements, and for
+  a PUT with a name or a content line longer than the bounds below;
+- 413 for any request whose body is larger than the configured maximum
+  (chunked bodies included), 415 for a PUT that is not ``text/calendar``;
 - 400 naming the parser's reason, a missing or repeated UID, an unknown TZID;
 - 403 with the ``CALDAV:supported-calendar-component`` precondition
   (RFC 4791 5.3.2.1) for a VEVENT sent to ``tasks`` and the like, and 403
@@ -24,20 +28,102 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
+from xml.parsers import expat
 
 from sqlalchemy import Engine
 
 import mapping
 from server.config import Settings
-from server.dav import context, errors, put, requestlog, scheduling
+from server.dav import basic_auth, context, errors, put, requestlog, scheduling
+from server.dav.health import Health
+from server.dav.logindelay import LoginDelay, slots_for
 from server.dav.radicale_config import radicale_configuration
+from server.services import auth as logins
 from server.services.errors import BodyTooLarge, Forbidden, InvalidFollowup
 from server.services.projection import BOOKINGS, COMPONENTS
 from store import db
 
 StartResponse = Callable[..., Any]
+
+XML_METHODS = frozenset({"PROPFIND", "PROPPATCH", "REPORT", "MKCALENDAR", "MKCOL"})
+MAX_XML_DEPTH = 32
+"""Deepest element nesting taken in an XML body; a calendar-query with a
+param-filter is 7 deep."""
+MAX_NAME = 255
+"""Longest member name (characters) a PUT may choose: the store keeps hrefs in
+a bounded column, and a file system would take no longer name."""
+MAX_LINE = 128 * 1024
+"""Longest content line (unfolded, in bytes) a PUT may hold. Radicale parses a
+stored object with vobject for some queries (text-match filters), and vobject
+takes about 150 times a logical line's length in memory (a 900 KB DESCRIPTION:
+130 MB); at this bound, about 20 MB."""
+_FOLD = re.compile(rb"\r?\n[ \t]")
+MAX_XML_ELEMENTS = 10_000
+"""Most elements taken in an XML body. Radicale spends about half a
+millisecond on each href of a calendar-multiget; vdirsyncer asks for a whole
+calendar in one, so the bound is high: 10,000 hrefs are a few seconds."""
+
+
+def utf8_path(raw: str) -> str:
+    """PATH_INFO as text. A PEP 3333 server hands over the path's bytes
+    decoded as latin-1; URLs are UTF-8 (RFC 3986 2.5), so re-decode them.
+    A path with characters above U+00FF was already decoded (Radicale's own
+    server does): kept. Not UTF-8, or a control character: 400."""
+    try:
+        data = raw.encode("latin-1")
+    except UnicodeEncodeError:
+        text = raw
+    else:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise errors.BadRequest("the path is not UTF-8") from None
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+        raise errors.BadRequest("the path holds a control character")
+    return text
+
+
+def check_xml(body: bytes) -> None:
+    """Refuse, before Radicale parses it, XML with a DOCTYPE (no entity
+    declarations, so no billion laughs or external entities; WebDAV bodies
+    never need one, RFC 4918 20.6), nested deeper than :data:`MAX_XML_DEPTH`
+    or with more than :data:`MAX_XML_ELEMENTS` elements. Python's expat (2.4+)
+    would stop a billion laughs itself, but only after expanding up to its
+    amplification limit (about 0.3 s for a 700-byte body), and Radicale
+    answers defusedxml's refusal, and its own RecursionError on deep XML,
+    with a 500; here the DOCTYPE stops it at once, as a 400."""
+    if not body.strip():
+        return
+    parser = expat.ParserCreate()
+    depth = count = 0
+
+    def start(name: str, attributes: Any) -> None:
+        nonlocal depth, count
+        depth += 1
+        count += 1
+        if depth > MAX_XML_DEPTH:
+            raise errors.BadRequest(f"the XML body nests deeper than {MAX_XML_DEPTH} elements")
+        if count > MAX_XML_ELEMENTS:
+            raise errors.BadRequest(f"the XML body has more than {MAX_XML_ELEMENTS} elements")
+
+    def end(name: str) -> None:
+        nonlocal depth
+        depth -= 1
+
+    def doctype(*args: Any) -> None:
+        raise errors.BadRequest("XML with a DOCTYPE or entity declarations is not accepted")
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.StartDoctypeDeclHandler = doctype
+    parser.EntityDeclHandler = doctype
+    try:
+        parser.Parse(body, True)
+    except expat.ExpatError as exc:
+        raise errors.BadRequest(f"the XML body does not parse: {exc}") from None
 
 
 class Application:
@@ -50,10 +136,17 @@ class Application:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         context.reset()
+        if not basic_auth.normalize(environ):
+            return self._respond(start_response, *basic_auth.unauthorized(self.radicale.configuration))
         method = environ.get("REQUEST_METHOD", "GET").upper()
-        parts = [p for p in environ.get("PATH_INFO", "").split("/") if p]
         answer: errors.Response | None = None
+        parts: list[str] = []
         try:
+            environ["PATH_INFO"] = utf8_path(environ.get("PATH_INFO", ""))
+            parts = [p for p in environ["PATH_INFO"].split("/") if p]
+            self._bound_body(environ)
+            if method in XML_METHODS:
+                check_xml(self._body(environ))
             if method == "PUT":
                 answer = self._put(environ)
             elif method == "REPORT" and len(parts) == 2:
@@ -86,12 +179,31 @@ class Application:
             return replaced
         return body  # type: ignore[no-any-return]
 
+    def _bound_body(self, environ: dict[str, Any]) -> None:
+        """413 for a body over ``max_body``, on every method and path, before
+        anything reads it: by its Content-Length, or for a chunked body
+        (RFC 9112 7.1) by reading at most one byte more than the limit."""
+        if environ.get("CONTENT_LENGTH"):
+            self._length(environ)
+            return
+        if "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            return
+        if not environ.get("wsgi.input_terminated"):
+            raise errors.LengthRequired("a chunked body needs a server that ends it; send a Content-Length")
+        raw = environ["wsgi.input"].read(self.max_body + 1)
+        if len(raw) > self.max_body:
+            raise BodyTooLarge(len(raw), self.max_body)
+        environ["wsgi.input"] = io.BytesIO(raw)
+        environ["CONTENT_LENGTH"] = str(len(raw))
+
     def _length(self, environ: dict[str, Any]) -> int:
         """The request's Content-Length, refused above ``max_body``."""
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
             raise InvalidFollowup("Content-Length is not a number") from None
+        if length < 0:
+            raise InvalidFollowup("Content-Length is negative")
         if length > self.max_body:
             raise BodyTooLarge(length, self.max_body)
         return length
@@ -153,19 +265,28 @@ class Application:
         """A PUT into a calendar: checked and parsed here, and written by
         ``server.dav.put`` when it is a user's own; None lets Radicale answer."""
         parts = [p for p in environ.get("PATH_INFO", "").split("/") if p]
-        self._length(environ)  # a body too large is 413 on every path, before any other check
+        media_type = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
+        if media_type and media_type != "text/calendar":
+            raise errors.UnsupportedMediaType(f"this server stores text/calendar, not {media_type}")
         if len(parts) != 3 or parts[1] not in COMPONENTS:
             return None
+        if len(parts[2]) > MAX_NAME:
+            raise errors.BadRequest(f"a name of {len(parts[2])} characters; this server takes at most {MAX_NAME}")
         raw = self._body(environ)
         if parts[1] == BOOKINGS:
             raise Forbidden("bookings calendars are read-only: book a resource by inviting it")
+        longest = max(map(len, _FOLD.sub(b"", raw).splitlines()), default=0)
+        if longest > MAX_LINE:
+            raise errors.BadRequest(f"a content line of {longest} bytes (unfolded); this server takes at most "
+                                    f"{MAX_LINE}")
         cal = mapping.parse_calendar(raw)
         mapping.check_component(cal, COMPONENTS[parts[1]])
         return put.handle(self.engine, environ, parts, raw, cal)
 
 
 def make_app(settings: Settings) -> requestlog.RequestLog:
-    """Radicale with our plugins, configured from ``settings``, behind the request log
+    """Radicale with our plugins, configured from ``settings``, behind the failed-login
+    delay (server.dav.logindelay), the health URL (server.dav.health) and the request log
     (server.dav.requestlog: one line per request, whatever Radicale's log level)."""
     from radicale import Application as RadicaleApplication
     from radicale import log
@@ -174,5 +295,9 @@ def make_app(settings: Settings) -> requestlog.RequestLog:
     configuration = radicale_configuration(settings)
     log.set_level(settings.log_level, False)
     requestlog.configure()
-    app = Application(RadicaleApplication(configuration), settings.max_body, db.get_engine(settings.database or None))
-    return requestlog.RequestLog(app, settings.log_format)
+    logins.configure(settings)
+    mapping.configure_limits(mapping.Limits.from_settings(settings))
+    engine = db.get_engine(settings.database or None)
+    app = Application(RadicaleApplication(configuration), settings.max_body, engine)
+    delayed = LoginDelay(app, settings.auth_delay, slots_for(settings.threads))
+    return requestlog.RequestLog(Health(delayed, engine), settings.log_format)

@@ -18,6 +18,20 @@ from server.services import errors as app
 Response = tuple[str, list[tuple[str, str]], bytes]
 
 
+class BadRequest(Exception):
+    """A request refused by the HTTP layer itself, before any service sees it:
+    a path that is not UTF-8, XML with a DOCTYPE or nested too deep."""
+
+
+class UnsupportedMediaType(Exception):
+    """A PUT whose Content-Type is not ``text/calendar`` (RFC 4791 5.3.2)."""
+
+
+class LengthRequired(Exception):
+    """A chunked body the WSGI server hands over undelimited (no
+    ``wsgi.input_terminated``): its end cannot be found without reading past it."""
+
+
 @dataclass(frozen=True)
 class Answer:
     status: str
@@ -36,6 +50,9 @@ TABLE: tuple[tuple[type[BaseException], Answer], ...] = (
     (app.Conflict, Answer("409 Conflict")),
     (app.NotFound, Answer("404 Not Found")),
     (app.BodyTooLarge, Answer("413 Content Too Large")),
+    (BadRequest, Answer("400 Bad Request")),
+    (UnsupportedMediaType, Answer("415 Unsupported Media Type")),
+    (LengthRequired, Answer("411 Length Required")),
 )
 ANSWERED: tuple[type[BaseException], ...] = tuple(cls for cls, _ in TABLE)
 """Every error the table answers: catch these, let anything else be a 500."""

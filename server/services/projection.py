@@ -28,7 +28,7 @@ from datetime import datetime
 import mapping
 from server.services import conflicts
 from server.services.directory import DbDirectory
-from store.calendar import Rendered
+from store.calendar import Rendered, member_href
 from store.domain import Followup, Kind, PartStat, Resource, User
 from store.orm import ObjectRow
 from store.uow import UnitOfWork
@@ -133,7 +133,8 @@ def project(uow: UnitOfWork, d: DbDirectory, f: Followup,
     """Render ``f`` and bring every collection that shows it up to date.
 
     ``hrefs`` names the href a client chose for the object in a collection;
-    otherwise an existing object keeps its href and a new one is ``<uid>.ics``.
+    otherwise an existing object keeps its href and a new one is named from its
+    UID (:func:`store.calendar.member_href`).
     ``new`` says the follow-up was just added, so it has no objects yet.
     """
     assert f.id is not None
@@ -148,7 +149,7 @@ def project(uow: UnitOfWork, d: DbDirectory, f: Followup,
         r = rendered(target)
         row = existing.pop(coll.id, None)
         if row is None:
-            row = uow.calendars.add(coll.id, f.id, (hrefs or {}).get(target) or f"{f.uid}.ics", r)
+            row = uow.calendars.add(coll.id, f.id, (hrefs or {}).get(target) or member_href(f.uid), r)
             if row is None:
                 continue  # that calendar already holds another object with this UID or href
         else:
