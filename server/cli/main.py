@@ -15,7 +15,9 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+import mapping
 from server import config
+from server.cli import check as cli_check
 from server.cli import directory as cli_directory
 from server.cli import followups as cli_followups
 from server.cli import records as cli_records
@@ -152,8 +154,13 @@ def build_parser() -> argparse.ArgumentParser:
     cli_followups.register(sub, Parser)
     cli_team.register(sub, Parser)
     cli_views.register(sub, Parser)
+    cli_check.register(sub, Parser)
 
-    p = sub.add_parser("serve", help="run the CalDAV server", description="Run the CalDAV server over the store.")
+    p = sub.add_parser("serve", help="run the CalDAV server",
+                       description="Run the CalDAV server over the store: gunicorn, with --workers processes of "
+                                   "--threads threads each. SIGTERM stops it gracefully (requests under way "
+                                   "finish, for up to --graceful-timeout seconds); so does Ctrl+C, at once. "
+                                   "GET /.health answers whether the database can be reached.")
     add_config_options(p, list(config.SCHEMA))
     p.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help=CONFIG_HELP)
     p.add_argument("--demo", action="store_true", help="load demo data first when the store is empty")
@@ -173,6 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Any = args.handler
     try:
         settings, config_file = config.resolve(getattr(args, "config", None), flag_values(args))
+        mapping.configure_limits(mapping.Limits.from_settings(settings))
         ctx = Context(args=args, url=settings.database or db.default_url(), settings=settings,
                       config_file=config_file)
         return int(handler(ctx))
