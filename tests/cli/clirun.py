@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.cli.forkserver import SERVER
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -32,8 +34,10 @@ class Result:
 
 
 def run_cli(url: str, *args: str, stdin: str = "", timeout: float = 120) -> Result:
-    """``followups --database URL ARGS...`` in a fresh interpreter, warnings as errors."""
-    return _run(["-m", "server.cli", "--database", url, *args], stdin, timeout)
+    """``followups --database URL ARGS...`` in a process of its own, warnings as errors: forked
+    from an interpreter that has imported the CLI (tests.cli.forkserver), not started afresh."""
+    env = {k: v for k, v in os.environ.items() if k != "FOLLOWUPS_DATABASE"}
+    return Result(*SERVER.run(["--database", url, *args], stdin, env))
 
 
 def run_python(code: str, *argv: str, timeout: float = 120) -> Result:
