@@ -13,13 +13,18 @@ import select
 import socket
 import time
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, MetaData
 from sqlalchemy import select as sql_select
+
+from store import db
+from tests.conftest import drop_schema, make_url
+from tests.server.caldav_support import LiveServer, add_people, start_server, stop_server
 
 CORPUS = Path(__file__).parents[1] / "data" / "bad"
 MAX_BODY = 1_000_000
@@ -233,3 +238,18 @@ def send_case(port: int, case: Case, login: str = "anna", password: str = "secre
     headers["Authorization"] = case.auth if case.auth is not None else basic(login, password)
     headers.update(case.headers)
     return send(port, case.method, case.target, body, headers, chunked=case.chunked)
+
+
+@contextmanager
+def corpus_server(backend: str, folder: Path) -> Iterator[LiveServer]:
+    """A live server over a fresh store of ``backend`` with anna, bjorn and the room, at the
+    production body limit; one per test module, each case using its own UID and href."""
+    url, schema = make_url(backend, folder)
+    server, thread, httpd = start_server(url, max_body=MAX_BODY)
+    add_people(server.engine)
+    try:
+        yield server
+    finally:
+        stop_server(server, thread, httpd)
+        db.dispose_all()
+        drop_schema(schema)

@@ -19,10 +19,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from store import db
-from tests.conftest import BACKENDS, drop_schema, make_url
-from tests.server.caldav_support import LiveServer, add_people, start_server, stop_server, vevent, vtodo
-from tests.server.hostile_support import BOUND, MAX_BODY, Case, basic, default_headers, load_cases, send
+from tests.conftest import BACKENDS
+from tests.server.caldav_support import LiveServer, vevent, vtodo
+from tests.server.hostile_support import BOUND, Case, basic, corpus_server, default_headers, load_cases, send
 
 EXAMPLES = int(os.environ.get("FOLLOWUPS_FUZZ_EXAMPLES", "150"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
@@ -46,15 +45,8 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="module")
 def fuzzed(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    url, schema = make_url(backend, tmp_path_factory.mktemp("fuzz"))
-    server, thread, httpd = start_server(url, max_body=MAX_BODY)
-    add_people(server.engine)
-    try:
+    with corpus_server(backend, tmp_path_factory.mktemp("fuzz")) as server:
         yield server
-    finally:
-        stop_server(server, thread, httpd)
-        db.dispose_all()
-        drop_schema(schema)
 
 
 def check(server: LiveServer, method: str, target: str, body: bytes, extra: dict[str, str] | None = None) -> None:

@@ -20,19 +20,24 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from server.services import diary
-from store import db
 from store.uow import UnitOfWork
-from tests.conftest import BACKENDS, drop_schema, make_url
+from tests.conftest import BACKENDS
 from tests.server.caldav_support import (
     LiveServer,
-    add_people,
     dump,
     responses,
-    start_server,
-    stop_server,
     vevent,
 )
-from tests.server.hostile_support import BOUND, MAX_BODY, Case, Dumper, basic, load_cases, send, send_case
+from tests.server.hostile_support import (
+    BOUND,
+    Case,
+    Dumper,
+    basic,
+    corpus_server,
+    load_cases,
+    send,
+    send_case,
+)
 
 CASES = load_cases()
 
@@ -45,15 +50,8 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="module")
 def hostile(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """One server per backend for the whole corpus (each case uses its own UID and href)."""
-    url, schema = make_url(backend, tmp_path_factory.mktemp("hostile"))
-    server, thread, httpd = start_server(url, max_body=MAX_BODY)
-    add_people(server.engine)
-    try:
+    with corpus_server(backend, tmp_path_factory.mktemp("hostile")) as server:
         yield server
-    finally:
-        stop_server(server, thread, httpd)
-        db.dispose_all()
-        drop_schema(schema)
 
 
 def test_the_corpus_has_at_least_80_cases_with_unique_names() -> None:
