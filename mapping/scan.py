@@ -21,6 +21,11 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _FOLD = re.compile(r"\r?\n[ \t]")
 _TZID_PARAM = re.compile(r";TZID=(\"[^\"]*\"|[^;:]*)", re.IGNORECASE)
 _ONCE = frozenset({"VEVENT", "VTODO", "VJOURNAL", "VFREEBUSY"})
+MAX_LINE = 128 * 1024
+"""Longest content line (unfolded, in characters) an object may hold. Radicale parses a
+stored object with vobject for some queries (text-match filters), and vobject takes
+about 150 times a logical line's length in memory (a 900 KB DESCRIPTION: 130 MB); at
+this bound, about 20 MB."""
 
 
 def prescan(text: str, limits: Limits) -> None:
@@ -39,6 +44,9 @@ def prescan(text: str, limits: Limits) -> None:
         if not line:
             continue
         lines += 1
+        if len(line) > MAX_LINE:
+            raise InvalidCalendarData(f"line {number}: a content line of {len(line)} characters (unfolded); "
+                                      f"this server takes at most {MAX_LINE}")
         if lines > limits.max_properties:
             raise LimitExceeded(f"the object has more than {limits.max_properties} content lines; "
                                 f"this server takes at most {limits.max_properties}", "max_properties")

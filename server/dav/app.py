@@ -7,7 +7,7 @@ reads a PUT body first and answers, before any lock or transaction:
 
 - 400 for a path that is not UTF-8 (PATH_INFO is re-decoded as UTF-8), for
   XML bodies with a DOCTYPE, nested too deep or too many elements, and for
-  a PUT with a name or a content line longer than the bounds below;
+  a PUT with a name longer than the bound below (content lines: mapping.scan);
 - 413 for any request whose body is larger than the configured maximum
   (chunked bodies included), 415 for a PUT that is not ``text/calendar``;
 - 400 naming the parser's reason, a missing or repeated UID, an unknown TZID;
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import re
 from collections.abc import Callable, Iterable
 from typing import Any
 from xml.parsers import expat
@@ -55,12 +54,6 @@ param-filter is 7 deep."""
 MAX_NAME = 255
 """Longest member name (characters) a PUT may choose: the store keeps hrefs in
 a bounded column, and a file system would take no longer name."""
-MAX_LINE = 128 * 1024
-"""Longest content line (unfolded, in bytes) a PUT may hold. Radicale parses a
-stored object with vobject for some queries (text-match filters), and vobject
-takes about 150 times a logical line's length in memory (a 900 KB DESCRIPTION:
-130 MB); at this bound, about 20 MB."""
-_FOLD = re.compile(rb"\r?\n[ \t]")
 MAX_XML_ELEMENTS = 10_000
 """Most elements taken in an XML body. Radicale spends about half a
 millisecond on each href of a calendar-multiget; vdirsyncer asks for a whole
@@ -275,10 +268,6 @@ class Application:
         raw = self._body(environ)
         if parts[1] == BOOKINGS:
             raise Forbidden("bookings calendars are read-only: book a resource by inviting it")
-        longest = max(map(len, _FOLD.sub(b"", raw).splitlines()), default=0)
-        if longest > MAX_LINE:
-            raise errors.BadRequest(f"a content line of {longest} bytes (unfolded); this server takes at most "
-                                    f"{MAX_LINE}")
         cal = mapping.parse_calendar(raw)
         mapping.check_component(cal, COMPONENTS[parts[1]])
         return put.handle(self.engine, environ, parts, raw, cal)

@@ -335,3 +335,13 @@ def test_any_rule_is_refused_cleanly_or_expanded_within_the_bounds(rule: str, st
     finally:
         assert time.monotonic() - began < 2 * SECOND, rule
     assert len(got) <= current().max_instances + 1
+
+
+def test_a_content_line_longer_than_max_line_is_refused_even_when_folded() -> None:
+    from mapping.scan import MAX_LINE
+
+    long = "x" * (MAX_LINE + 1)
+    folded = "DESCRIPTION:" + "\r\n ".join(long[i:i + 70] for i in range(0, len(long), 70))
+    with pytest.raises(InvalidCalendarData, match="a content line of"):
+        parse_calendar(meeting(folded))
+    parse_calendar(meeting("DESCRIPTION:" + "x" * 1000))
