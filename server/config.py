@@ -207,6 +207,31 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "min": 10,
         "help": "milliseconds of CPU one recurrence expansion may take before it stops where it got to",
     },
+    "public_url": {
+        "value": "",
+        "type": str,
+        "env": "FOLLOWUPS_PUBLIC_URL",
+        "metavar": "URL",
+        "global": True,
+        "help": "the server's address as users reach it (https://cal.example.com), for feed URLs and the user "
+                "page (empty: the address a request came to; the CLI then uses http://HOST:PORT)",
+    },
+    "max_feed_objects": {
+        "value": 5000,
+        "type": int,
+        "env": "FOLLOWUPS_MAX_FEED_OBJECTS",
+        "metavar": "N",
+        "min": 1,
+        "help": "most follow-ups one feed or export download holds (those nearest the window's start first)",
+    },
+    "feed_cache_mb": {
+        "value": 32,
+        "type": int,
+        "env": "FOLLOWUPS_FEED_CACHE_MB",
+        "metavar": "MB",
+        "min": 0,
+        "help": "megabytes of rendered feeds each server process keeps for repeated fetches (0: none)",
+    },
 }
 
 _KINDS = {int: "a whole number", float: "a number", str: "text"}
@@ -243,6 +268,9 @@ class Settings:
     max_attendees: int = SCHEMA["max_attendees"]["value"]
     max_instances: int = SCHEMA["max_instances"]["value"]
     max_expansion_ms: int = SCHEMA["max_expansion_ms"]["value"]
+    public_url: str = SCHEMA["public_url"]["value"]
+    max_feed_objects: int = SCHEMA["max_feed_objects"]["value"]
+    feed_cache_mb: int = SCHEMA["feed_cache_mb"]["value"]
 
 
 @dataclass(frozen=True)

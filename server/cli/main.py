@@ -19,7 +19,10 @@ import mapping
 from server import config
 from server.cli import check as cli_check
 from server.cli import directory as cli_directory
+from server.cli import exporting as cli_exporting
+from server.cli import feeds as cli_feeds
 from server.cli import followups as cli_followups
+from server.cli import importing as cli_importing
 from server.cli import records as cli_records
 from server.cli import team as cli_team
 from server.cli import views as cli_views
@@ -155,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     cli_team.register(sub, Parser)
     cli_views.register(sub, Parser)
     cli_check.register(sub, Parser)
+    cli_exporting.register(sub, Parser)
+    cli_importing.register(sub, Parser)
+    cli_feeds.register(sub, Parser)
 
     p = sub.add_parser("serve", help="run the CalDAV server",
                        description="Run the CalDAV server over the store: gunicorn, with --workers processes of "

@@ -36,7 +36,7 @@ from sqlalchemy import Engine
 
 import mapping
 from server.config import Settings
-from server.dav import basic_auth, context, errors, put, requestlog, scheduling
+from server.dav import basic_auth, context, errors, feeds, page, put, requestlog, scheduling
 from server.dav.health import Health
 from server.dav.logindelay import LoginDelay, slots_for
 from server.dav.radicale_config import radicale_configuration
@@ -122,13 +122,16 @@ def check_xml(body: bytes) -> None:
 class Application:
     """WSGI callable: prechecks, then Radicale."""
 
-    def __init__(self, radicale_app: Any, max_body: int, engine: Engine) -> None:
+    def __init__(self, radicale_app: Any, settings: Settings, engine: Engine) -> None:
         self.radicale = radicale_app
-        self.max_body = max_body
+        self.settings = settings
+        self.max_body = settings.max_body
         self.engine = engine
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         context.reset()
+        if feeds.handles(environ.get("PATH_INFO", "")):
+            return feeds.handle(self.engine, self.settings, environ, start_response)
         if not basic_auth.normalize(environ):
             return self._respond(start_response, *basic_auth.unauthorized(self.radicale.configuration))
         method = environ.get("REQUEST_METHOD", "GET").upper()
@@ -138,6 +141,8 @@ class Application:
             environ["PATH_INFO"] = utf8_path(environ.get("PATH_INFO", ""))
             parts = [p for p in environ["PATH_INFO"].split("/") if p]
             self._bound_body(environ)
+            if page.handles(method, environ["PATH_INFO"]):
+                return page.handle(self.engine, self.settings, environ, start_response)
             if method in XML_METHODS:
                 check_xml(self._body(environ))
             if method == "PUT":
@@ -287,6 +292,6 @@ def make_app(settings: Settings) -> requestlog.RequestLog:
     logins.configure(settings)
     mapping.configure_limits(mapping.Limits.from_settings(settings))
     engine = db.get_engine(settings.database or None)
-    app = Application(RadicaleApplication(configuration), settings.max_body, engine)
+    app = Application(RadicaleApplication(configuration), settings, engine)
     delayed = LoginDelay(app, settings.auth_delay, slots_for(settings.threads))
     return requestlog.RequestLog(Health(delayed, engine), settings.log_format)
