@@ -272,3 +272,20 @@ class TombstoneRow(Base):
     at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     """When the href left (UTC); the age ``followups prune-tombstones`` goes by."""
     __table_args__ = (Index("ix_tombstones_rev", "collection_id", "rev"),)
+
+
+class FeedRow(Base):
+    """A subscription feed: a secret URL that reads one user's calendar or a record's
+    activities without a login. Only the token's SHA-256 is kept; revoking sets
+    ``revoked_at`` (the row stays, for ``followups feed list --all``)."""
+
+    __tablename__ = "feeds"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    what: Mapped[str] = mapped_column(String(16))
+    record_id: Mapped[int | None] = mapped_column(Integer)
+    from_days: Mapped[int] = mapped_column(Integer)
+    to_days: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)

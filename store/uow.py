@@ -23,6 +23,7 @@ from store import convert
 from store.calendar import Calendars
 from store.domain import Followup, Source
 from store.errors import Conflict
+from store.feeds import Feeds
 from store.followups import Followups
 from store.grants import Grants
 from store.localtime import utcnow
@@ -90,6 +91,7 @@ class UnitOfWork:
         self.followups = Followups(self)
         self.calendars = Calendars(self.session, self.engine)
         self.grants = Grants(self.session)
+        self.feeds = Feeds(self.session)
         self.changed = {}
         return self
 
