@@ -37,7 +37,19 @@ from sqlalchemy.orm import Session
 
 from store.errors import NotFound
 from store.localtime import utcnow
-from store.orm import CollectionRow, Meta, ObjectRow, ResourceRow, TombstoneRow, UserRow
+from store.orm import (
+    CollectionRow,
+    CompanyRow,
+    FollowupRow,
+    Meta,
+    ObjectRow,
+    PersonRow,
+    ProjectRow,
+    ResourceRow,
+    SaleRow,
+    TombstoneRow,
+    UserRow,
+)
 
 BATCH = 500
 """Rows per IN (...) list or multi-row INSERT."""
@@ -372,3 +384,62 @@ class CalendarReader:
             select(CollectionRow.name, ObjectRow.href, ObjectRow.text)
             .join(ObjectRow, ObjectRow.collection_id == CollectionRow.id)
             .where(CollectionRow.principal == principal))]
+
+    # -- exports and feeds (server.services.export) --------------------------------------
+
+    def user_tz(self, login: str) -> str | None:
+        """The user's time zone name, or None for no such user."""
+        return self.conn.execute(select(UserRow.tz).where(UserRow.login == login)).scalar()
+
+    def record_name(self, kind: str, record_id: int) -> str | None:
+        """The name of a company, person, sale or project, or None."""
+        row_class = _RECORDS[kind]
+        return self.conn.execute(select(row_class.name).where(row_class.id == record_id)).scalar()
+
+    def newest_change(self) -> datetime | None:
+        """When any collection last changed (naive UTC)."""
+        return self.conn.execute(select(func.max(CollectionRow.modified_at))).scalar()
+
+    def window(self, collection_ids: Sequence[int], start: int | None, end: int | None) -> Any:
+        """The members of the collections whose indexed range overlaps
+        [start, end) (None: unbounded), without their texts, by indexed start
+        and then UID."""
+        stmt = (select(*_EXPORT_COLUMNS).join(CollectionRow, CollectionRow.id == ObjectRow.collection_id)
+                .where(ObjectRow.collection_id.in_(list(collection_ids))))
+        return self.conn.execute(_windowed(stmt, start, end).order_by(ObjectRow.start_ts, ObjectRow.uid,
+                                                                       ObjectRow.collection_id))
+
+    def record_copies(self, kind: str, record_id: int, start: int | None, end: int | None) -> Any:
+        """Every calendar copy of the follow-ups linked to a company, person,
+        sale or project (``kind``) whose indexed range overlaps [start, end),
+        without texts, by indexed start and then follow-up (a follow-up's
+        copies share its range, so they come together)."""
+        linked = select(FollowupRow.id).where(getattr(FollowupRow, f"{kind}_id") == record_id)
+        stmt = (select(*_EXPORT_COLUMNS).join(CollectionRow, CollectionRow.id == ObjectRow.collection_id)
+                .where(ObjectRow.followup_id.in_(linked)))
+        return self.conn.execute(_windowed(stmt, start, end).order_by(ObjectRow.start_ts, ObjectRow.followup_id,
+                                                                       ObjectRow.collection_id))
+
+    def texts(self, object_ids: Iterable[int]) -> dict[int, str]:
+        """The texts of the members with these row ids."""
+        wanted = list(dict.fromkeys(object_ids))
+        found: dict[int, str] = {}
+        for first in range(0, len(wanted), BATCH):
+            for id, text in self.conn.execute(select(ObjectRow.id, ObjectRow.text)
+                                              .where(ObjectRow.id.in_(wanted[first:first + BATCH]))):
+                found[id] = text
+        return found
+
+
+_RECORDS: dict[str, Any] = {"company": CompanyRow, "person": PersonRow, "sale": SaleRow, "project": ProjectRow}
+_EXPORT_COLUMNS = (ObjectRow.id, ObjectRow.collection_id, CollectionRow.principal, CollectionRow.name,
+                   ObjectRow.followup_id, ObjectRow.uid, ObjectRow.etag, ObjectRow.start_ts, ObjectRow.private,
+                   ObjectRow.modified_at)
+
+
+def _windowed(stmt: Any, start: int | None, end: int | None) -> Any:
+    if end is not None:
+        stmt = stmt.where(ObjectRow.start_ts < end)
+    if start is not None:
+        stmt = stmt.where(ObjectRow.end_ts > start)
+    return stmt
