@@ -5,7 +5,10 @@ requests; this layer sees every one. The line is written once the response body
 has been sent (in the body iterable's ``close()``, PEP 3333), with the method,
 the path (``PATH_INFO``, no query string), the Basic login name, the status, the
 body bytes sent and the duration. Never a request body, calendar data, a query
-string or a password: paths hold logins and hrefs, not follow-up content.
+string or a password: paths hold logins and hrefs, not follow-up content. A
+feed's path holds its secret token instead, so it is logged as
+``/feeds/<feed ID>`` (or ``/feeds/<redacted>`` for a token that found no feed):
+see :func:`logged_path`.
 
 Lines go to the ``followups.requests`` logger at INFO. :func:`configure` gives
 that logger its own stderr handler unless one is configured already (e.g. by a
@@ -19,6 +22,7 @@ import base64
 import binascii
 import json
 import logging
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -70,6 +74,22 @@ def login(environ: dict[str, Any]) -> str:
     except (binascii.Error, UnicodeDecodeError):
         return "-"
     return name if colon and name else "-"
+
+
+FEEDS = re.compile("/feeds/", re.IGNORECASE)
+FEED_KEY = "followups.feed"
+"""Where server.dav.feeds leaves the id of the feed it served."""
+
+
+def logged_path(environ: dict[str, Any]) -> str:
+    """The request's path as logged: everything after ``/feeds/`` (a feed's secret token,
+    wherever in the path it is) replaced by the feed's id, or by ``<redacted>``."""
+    path = environ.get("PATH_INFO", "") or "/"
+    found = FEEDS.search(path)
+    if found is None:
+        return path
+    feed = environ.get(FEED_KEY)
+    return path[:found.end()] + (f"<feed {feed}>" if isinstance(feed, int) else "<redacted>")
 
 
 def _escaped(text: str, extra: str = "") -> str:
@@ -134,7 +154,7 @@ class _Record:
         environ = self.environ
         fields = {
             "method": environ.get("REQUEST_METHOD", "-"),
-            "path": environ.get("PATH_INFO", "") or "/",
+            "path": logged_path(environ),
             "user": login(environ),
             "status": self.status,
             "bytes": self.sent,
