@@ -158,6 +158,15 @@ def authenticate(engine: Engine, login: str, password: str) -> bool:
     return True
 
 
+def stored_secret(engine: Engine, login: str) -> str | None:
+    """What ``login``'s password is checked against now (its hash, or its
+    htpasswd line), or None: a secret only the server reads, the same in every
+    process, that changes with the password (the user page keys its form
+    tokens with it)."""
+    with engine.connect() as conn:
+        return _stored(conn, login)
+
+
 def recently_verified(conn: Connection, login: str, password: str) -> bool:
     """Whether :func:`authenticate` accepted these credentials in the last
     five minutes against the hash stored now, read on ``conn`` (inside the
