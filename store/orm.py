@@ -216,7 +216,12 @@ class CollectionRow(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     principal: Mapped[str] = mapped_column(String(255))
     name: Mapped[str] = mapped_column(String(64))
-    component: Mapped[str] = mapped_column(String(16))
+    component: Mapped[str] = mapped_column(String(64))
+    """The component a CRM calendar holds (VEVENT or VTODO); for a personal calendar,
+    the set the client asked for, comma-separated (VEVENT,VTODO,VJOURNAL)."""
+    kind: Mapped[str] = mapped_column(String(16), default="crm", server_default="crm")
+    """``crm``: made by the CRM, its objects are follow-ups (meetings, tasks, bookings);
+    ``personal``: made by a client (MKCALENDAR), its objects kept as sent, no follow-ups."""
     rev: Mapped[int] = mapped_column(BigInteger, default=0)
     props: Mapped[str] = mapped_column(Text, default="{}")
     modified_at: Mapped[datetime] = mapped_column(DateTime)
@@ -233,9 +238,16 @@ class ObjectRow(Base):
     collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id"))
     href: Mapped[str] = mapped_column(String(512))
     uid: Mapped[str] = mapped_column(String(255))
-    followup_id: Mapped[int] = mapped_column(ForeignKey("followups.id", ondelete="CASCADE"), index=True)
+    followup_id: Mapped[int | None] = mapped_column(ForeignKey("followups.id", ondelete="CASCADE"), index=True,
+                                                    nullable=True)
+    """The follow-up this object shows; None in a personal calendar."""
     component: Mapped[str] = mapped_column(String(16))
     text: Mapped[str] = mapped_column(Text)
+    base_text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """None: ``text`` is the CRM's rendering. Otherwise ``text`` is what a client
+    wrote (or that, patched by the CRM's later changes) and this is the CRM's
+    rendering it was last reconciled with: a new rendering that differs from it
+    patches only what changed into ``text``."""
     etag: Mapped[str] = mapped_column(String(64))
     start_ts: Mapped[int] = mapped_column(BigInteger)
     end_ts: Mapped[int] = mapped_column(BigInteger)

@@ -34,7 +34,7 @@ from server.services.projection import BOOKINGS, MEETINGS, TASKS, USER_COLLECTIO
 from server.services.transaction import ATTEMPTS, pause, retryable, transaction
 from store.calendar import CalendarReader
 from store.domain import Followup, PartStat, Source, User
-from store.orm import CollectionRow
+from store.orm import CollectionRow, ObjectRow
 from store.uow import UnitOfWork
 
 TOKEN_PREFIX = "urn:x-followup-caldav:sync:"
@@ -382,6 +382,13 @@ def same_text(stored: str, sent: str) -> bool:
     return stored.replace("\r\n", "\n").strip() == sent.replace("\r\n", "\n").strip()
 
 
+def followup_of(row: ObjectRow) -> int:
+    """The follow-up a CRM calendar's object shows (objects of personal calendars show none)."""
+    if row.followup_id is None:
+        raise NotFound(f"{row.href} is not a follow-up")
+    return row.followup_id
+
+
 def _writable(uow: UnitOfWork, login: str, name: str, user: str) -> tuple[CollectionRow, User]:
     row = uow.calendars.get(login, name)
     if not may_write(user, login, name):
@@ -427,7 +434,7 @@ def put(uow: UnitOfWork, login: str, name: str, href: str, data: str, user: str,
     if row is not None:
         if row.uid != uid:
             raise UidConflict(row.uid, href)
-        before = uow.followups.get(row.followup_id)
+        before = uow.followups.get(followup_of(row))
         if before.owner_id != owner.id:
             f = invitee_reply(uow, before, cal, owner)
         else:
@@ -474,9 +481,9 @@ def delete(uow: UnitOfWork, login: str, name: str, href: str, user: str) -> None
     row = uow.calendars.object_at(coll.id, href)
     if row is None:
         raise NotFound(f"no object {href} in /{login}/{name}/")
-    f = uow.followups.get(row.followup_id)
+    f = uow.followups.get(followup_of(row))
     if f.owner_id == owner.id:
-        uow.followups.delete(row.followup_id)
+        uow.followups.delete(followup_of(row))
         return
     for p in f.participants:
         if p.user_id == owner.id:

@@ -224,7 +224,7 @@ def _bring_in(uow: UnitOfWork, d: DbDirectory, user: User, prepared: _Prepared) 
         return "created"
     row = uow.calendars.object_at(coll.id, href)
     assert row is not None
-    before = uow.followups.get(row.followup_id)
+    before = uow.followups.get(calendars.followup_of(row))
     if before.owner_id != user.id:
         organizer = d.user(before.owner_id)
         raise StoreError(f"already in {user.login}'s calendar as an invitation from {organizer.login}; "
