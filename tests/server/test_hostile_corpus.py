@@ -60,24 +60,28 @@ def test_the_corpus_has_at_least_80_cases_with_unique_names() -> None:
 
 
 def assert_queries_answer(server: LiveServer) -> None:
-    """The follow-up queries over what was accepted: each within the bound, none a 5xx."""
+    """The follow-up queries over what was accepted: each within the bound, none a 5xx.
+
+    The server runs in this process, so the work is timed as this process's CPU
+    time: what the bound is about (unbounded work), and unlike wall time not
+    stretched when other processes share the machine's two cores."""
     dav = server.dav("anna")
     for collection, component in (("anna/meetings/", "VEVENT"), ("anna/tasks/", "VTODO")):
-        started = time.monotonic()
+        started = time.process_time()
         r = dav.query(collection, component, "20260301T000000Z", "20260401T000000Z")
-        took = time.monotonic() - started
+        took = time.process_time() - started
         assert r.status_code == 207 and took < BOUND, (collection, r.status_code, f"{took:.2f} s", r.text[:300])
     for collection in ("anna/meetings/", "fjord/bookings/"):
-        started = time.monotonic()
+        started = time.process_time()
         r = dav.report(collection, '<C:free-busy-query xmlns:C="urn:ietf:params:xml:ns:caldav"><C:time-range '
                                    'start="20260301T000000Z" end="20260401T000000Z"/></C:free-busy-query>')
-        took = time.monotonic() - started
+        took = time.process_time() - started
         assert r.status_code == 200 and took < BOUND, (collection, r.status_code, f"{took:.2f} s", r.text[:300])
-    started = time.monotonic()
+    started = time.process_time()
     with UnitOfWork(server.engine, write=False) as uow:
         anna = uow.users.by_login("anna")
         diary.entries(uow, anna, date(2026, 3, 2), date(2026, 3, 9), ZoneInfo("Europe/Oslo"))
-    took = time.monotonic() - started
+    took = time.process_time() - started
     assert took < BOUND, f"diary: {took:.2f} s"
 
 
