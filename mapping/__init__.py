@@ -19,10 +19,13 @@ from mapping.limits import Limits
 from mapping.limits import configure as configure_limits
 from mapping.overlap import OverlapIndex, overlaps
 from mapping.parse import to_followup
+from mapping.patch import correct as patch_correct
+from mapping.patch import differs as rendering_differs
+from mapping.patch import patch
 from mapping.privacy import mask, mask_text
 from mapping.recurrence import Instance, expand
 from mapping.render import render, render_text
-from mapping.timerange import MAX_TS, MIN_TS, time_range
+from mapping.timerange import MAX_TS, MIN_TS, exact_of, time_range
 from mapping.validate import check_component, component_name, parse_calendar, uid_of
 
 __all__ = [
@@ -42,13 +45,17 @@ __all__ = [
     "check_component",
     "component_name",
     "configure_limits",
+    "exact_of",
     "expand",
     "mask",
     "mask_text",
     "overlaps",
     "parse_calendar",
+    "patch",
+    "patch_correct",
     "render",
     "render_text",
+    "rendering_differs",
     "time_range",
     "to_followup",
     "uid_of",

@@ -175,3 +175,19 @@ def time_range(obj: Calendar | Followup) -> tuple[int, int]:
         return MIN_TS, MAX_TS
     ranges = [series_range(t) for t in timings]
     return min(r[0] for r in ranges), max(r[1] for r in ranges)
+
+
+def exact_of(cal: Calendar) -> bool:
+    """Whether :func:`time_range` of ``cal`` is its one instance's real extent, so a time-range query
+    is decided by the range alone: a single VEVENT without recurrence, its times zoned or UTC and any
+    DURATION without days (RFC 5545 3.3.6: a day is nominal, not 86,400 seconds, across a DST change)."""
+    comps = main_components(cal)
+    if len(comps) != 1 or comps[0].name != "VEVENT":
+        return False
+    comp = comps[0]
+    if any(name in comp for name in ("RRULE", "RDATE", "RECURRENCE-ID")):
+        return False
+    t = component_timing(comp)
+    if t.start is None or t.duration is not None and t.duration.days:
+        return False
+    return all(isinstance(m, datetime) and m.tzinfo is not None for m in (t.start, t.end) if m is not None)

@@ -73,16 +73,16 @@ def parse_calendar(data: bytes | str) -> Calendar:
     if len(uids) != 1 or "" in uids:
         found = ", ".join(sorted(u for u in uids if u)) or "none"
         raise NoOrManyUids(f"a calendar object needs exactly one UID (RFC 4791 §4.1); found: {found}")
-    _check_instances(mains)
+    check_instances(mains)
     for comp in mains:
-        _check_errors(comp)
-    _check_rules(cal)
-    _check_tzids(cal)
+        check_errors(comp)
+    check_rules(cal)
+    check_tzids(cal)
     bind_body_zones(cal)
     return cal
 
 
-def _check_instances(mains: list[Component]) -> None:
+def check_instances(mains: list[Component]) -> None:
     masters = [c for c in mains if "RECURRENCE-ID" not in c]
     if len(masters) > 1:
         raise InvalidCalendarData("more than one component without RECURRENCE-ID for the same UID")
@@ -98,14 +98,14 @@ def _check_instances(mains: list[Component]) -> None:
             seen.add(key)
 
 
-def _check_errors(comp: Component) -> None:
+def check_errors(comp: Component) -> None:
     for sub in comp.walk():
         for name, reason in getattr(sub, "errors", []):
             if name in CHECKED_PROPERTIES:
                 raise InvalidCalendarData(f"{sub.name} property {name} does not parse: {reason}")
 
 
-def _check_rules(cal: Calendar) -> None:
+def check_rules(cal: Calendar) -> None:
     """Every RRULE, time zone observances' included, within RFC 5545 §3.3.10's ranges."""
     for comp in cal.walk():
         for name, reason in getattr(comp, "errors", []):
@@ -116,7 +116,7 @@ def _check_rules(cal: Calendar) -> None:
             check_rule(value.to_ical().decode())
 
 
-def _check_tzids(cal: Calendar) -> None:
+def check_tzids(cal: Calendar) -> None:
     """Every TZID must be defined in the body or resolvable (RFC 5545 §3.2.19; Windows names via icalendar's table)."""
     defined = {str(tz["TZID"]) for tz in cal.walk("VTIMEZONE") if str(tz.get("TZID", ""))}
     for comp in main_components(cal):
