@@ -1,7 +1,9 @@
 """Radicale storage plugin over the follow-up store.
 
 Paths: ``/`` (root), ``/<login>/`` (a user's or resource's principal),
-``/<user>/meetings/`` and ``/<user>/tasks/``, ``/<resource>/bookings/``.
+``/<user>/meetings/`` and ``/<user>/tasks/``, ``/<resource>/bookings/``, and
+a user's personal calendars ``/<user>/<name>/`` (made by MKCALENDAR or
+extended MKCOL: ``server.services.personal``).
 
 An adapter: every decision is ``server.services.calendars``'. A write request
 is one :class:`~server.services.calendars.WriteRequest` (one transaction,
@@ -28,7 +30,7 @@ from radicale.log import logger
 
 from plugins.settings import database_url
 from server.dav import context, errors
-from server.services import calendars, privacy
+from server.services import calendars, personal, privacy
 from server.services.calendars import CollectionView, ObjectView, PrincipalView, WriteRequest
 from server.services.errors import Forbidden
 from server.services.followups import open_store
@@ -153,9 +155,12 @@ class Collection(storage.BaseCollection):
         return self._item(stored), old
 
     def delete(self, href: str | None = None) -> None:
-        if href is None or self._view is None:
-            raise _refused("calendars are created and removed by the CRM, not by clients")
+        if self._view is None:
+            raise _refused(f"/{self._path}/ cannot be deleted")
         view = self._view
+        if href is None:
+            self._storage.write(lambda uow, user: personal.drop(uow, view.principal, view.name, user))
+            return
         self._storage.write(lambda uow, user: calendars.delete(uow, view.principal, view.name, href, user))
 
 
@@ -230,7 +235,12 @@ class Storage(storage.BaseStorage):
 
     def create_collection(self, href: str, items: Iterable[radicale_item.Item] | None = None,
                           props: Mapping[str, str] | None = None) -> Any:
-        raise _refused("calendars are created by the CRM, not by clients")
+        """MKCALENDAR and extended MKCOL: a personal calendar (its objects come by PUT, one by one)."""
+        parts = pathutils.strip_path(href).split("/")
+        if len(parts) != 2 or items is not None:
+            raise _refused("a calendar is made by MKCALENDAR in your home, /<user>/<name>/; its objects come by PUT")
+        self.write(lambda uow, user: personal.create(uow, parts[0], parts[1], user, dict(props or {})))
+        return None, {}, []
 
     def move(self, item: radicale_item.Item, to_collection: storage.BaseCollection, to_href: str) -> None:
         assert item.collection is not None and item.href is not None

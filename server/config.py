@@ -207,6 +207,23 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "min": 10,
         "help": "milliseconds of CPU one recurrence expansion may take before it stops where it got to",
     },
+    "max_calendars": {
+        "value": 20,
+        "type": int,
+        "env": "FOLLOWUPS_MAX_CALENDARS",
+        "metavar": "N",
+        "min": 0,
+        "help": "personal calendars (made by a client with MKCALENDAR) one user may have beside the CRM's; "
+                "more: 403",
+    },
+    "max_personal_objects": {
+        "value": 10000,
+        "type": int,
+        "env": "FOLLOWUPS_MAX_PERSONAL_OBJECTS",
+        "metavar": "N",
+        "min": 1,
+        "help": "objects one personal calendar may hold; a PUT of one more: 403",
+    },
     "public_url": {
         "value": "",
         "type": str,
@@ -268,6 +285,8 @@ class Settings:
     max_attendees: int = SCHEMA["max_attendees"]["value"]
     max_instances: int = SCHEMA["max_instances"]["value"]
     max_expansion_ms: int = SCHEMA["max_expansion_ms"]["value"]
+    max_calendars: int = SCHEMA["max_calendars"]["value"]
+    max_personal_objects: int = SCHEMA["max_personal_objects"]["value"]
     public_url: str = SCHEMA["public_url"]["value"]
     max_feed_objects: int = SCHEMA["max_feed_objects"]["value"]
     feed_cache_mb: int = SCHEMA["feed_cache_mb"]["value"]

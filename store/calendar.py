@@ -84,6 +84,9 @@ class Rendered:
     end_ts: int
     exact: bool
     private: bool = False
+    base_text: str | None = None
+    """The CRM's rendering ``text`` was reconciled with, when ``text`` is a
+    client's own (see ``ObjectRow.base_text``); None when it is the rendering."""
 
 
 _INSTANCE_IDS: dict[str, str] = {}
@@ -159,6 +162,41 @@ class Calendars:
         row.props = json.dumps(props, sort_keys=True)
         self.bump(row.id)
 
+    # -- personal calendars (made by clients: kind 'personal') -------------------------
+    def create_personal(self, principal: str, name: str, components: str, props: dict[str, str]) -> CollectionRow:
+        """A new personal calendar holding ``components`` (comma-separated).
+
+        Its revisions start at the clock's microseconds, and older sync tokens
+        are refused (``pruned_rev``): SQLite may give a dropped calendar's id
+        to a new one, and a token of the old calendar must not be read as one
+        of the new (RFC 6578 3.2)."""
+        start = int(utcnow().timestamp() * 1_000_000)
+        row = CollectionRow(principal=principal, name=name, component=components, kind="personal", rev=start,
+                            pruned_rev=start, props=json.dumps(props, sort_keys=True), modified_at=_now())
+        self.session.add(row)
+        self.session.flush()
+        self._collections[principal, name] = row
+        return row
+
+    def count_personal(self, principal: str) -> int:
+        return int(self.session.scalar(select(func.count()).select_from(CollectionRow).where(
+            CollectionRow.principal == principal, CollectionRow.kind == "personal")) or 0)
+
+    def count_members(self, collection_id: int) -> int:
+        return int(self.session.scalar(select(func.count()).select_from(ObjectRow)
+                                       .where(ObjectRow.collection_id == collection_id)) or 0)
+
+    def drop(self, row: CollectionRow) -> None:
+        """Remove a collection with its members and tombstones. Its sync tokens
+        name its id, which is never used again: they are refused from then on."""
+        self.session.flush()
+        conn = self.session.connection()
+        conn.execute(delete(ObjectRow).where(ObjectRow.collection_id == row.id))
+        conn.execute(delete(TombstoneRow).where(TombstoneRow.collection_id == row.id))
+        self._collections.pop((row.principal, row.name), None)
+        self.session.delete(row)
+        self.session.flush()
+
     # -- members ---------------------------------------------------------------------
     def object_at(self, collection_id: int, href: str) -> ObjectRow | None:
         return self.session.scalar(select(ObjectRow).where(ObjectRow.collection_id == collection_id,
@@ -173,9 +211,9 @@ class Calendars:
         """Every copy of a follow-up, in whichever collections show it."""
         return list(self.session.scalars(select(ObjectRow).where(ObjectRow.followup_id == followup_id)))
 
-    def add(self, collection_id: int, followup_id: int, href: str, r: Rendered) -> ObjectRow | None:
-        """A new member; None when the collection already holds another object
-        with this UID or href."""
+    def add(self, collection_id: int, followup_id: int | None, href: str, r: Rendered) -> ObjectRow | None:
+        """A new member (of a personal calendar: no ``followup_id``); None when
+        the collection already holds another object with this UID or href."""
         clash = self.session.scalar(select(ObjectRow.id).where(
             ObjectRow.collection_id == collection_id, (ObjectRow.uid == r.uid) | (ObjectRow.href == href)))
         if clash is not None:
@@ -184,12 +222,14 @@ class Calendars:
         self._unbury(collection_id, [href])
         row = ObjectRow(collection_id=collection_id, href=href, uid=r.uid, followup_id=followup_id,
                         component=r.component, text=r.text, etag=r.etag, start_ts=r.start_ts, end_ts=r.end_ts,
-                        exact=r.exact, private=r.private, rev=rev, modified_at=_now())
+                        exact=r.exact, private=r.private, base_text=r.base_text, rev=rev, modified_at=_now())
         self.session.add(row)
         return row
 
     def change(self, row: ObjectRow, r: Rendered) -> bool:
-        """Write ``r`` into ``row`` when it differs; whether it did."""
+        """Write ``r`` into ``row`` when it differs; whether it did. A new
+        ``base_text`` alone is kept without a new revision: clients never see it."""
+        row.base_text = r.base_text
         if (row.etag, row.uid, row.start_ts, row.end_ts, row.private) == (r.etag, r.uid, r.start_ts, r.end_ts,
                                                                             r.private):
             return False
@@ -217,7 +257,7 @@ class Calendars:
             fresh.append({"collection_id": collection_id, "href": member_href(r.uid), "uid": r.uid,
                           "followup_id": followup_id, "component": r.component, "text": r.text, "etag": r.etag,
                           "start_ts": r.start_ts, "end_ts": r.end_ts, "exact": r.exact, "private": r.private,
-                          "modified_at": now})
+                          "base_text": r.base_text, "modified_at": now})
         if not fresh:
             return 0
         top = self.bump(collection_id, len(fresh))
@@ -285,7 +325,8 @@ class Calendars:
 OBJECT_COLUMNS = (ObjectRow.href, ObjectRow.uid, ObjectRow.etag, ObjectRow.text, ObjectRow.component,
                   ObjectRow.start_ts, ObjectRow.end_ts, ObjectRow.exact, ObjectRow.modified_at, ObjectRow.private)
 COLLECTION_COLUMNS = (CollectionRow.id, CollectionRow.principal, CollectionRow.name, CollectionRow.component,
-                      CollectionRow.rev, CollectionRow.props, CollectionRow.modified_at, CollectionRow.pruned_rev)
+                      CollectionRow.rev, CollectionRow.props, CollectionRow.modified_at, CollectionRow.pruned_rev,
+                      CollectionRow.kind)
 _OBJECTS = select(*OBJECT_COLUMNS)
 _COLLECTIONS = select(*COLLECTION_COLUMNS)
 
@@ -348,6 +389,18 @@ class CalendarReader:
         if component:
             stmt = stmt.where(ObjectRow.component == component)
         return list(self.conn.execute(stmt.order_by(ObjectRow.href)))
+
+    def personal_events(self, principal: str, start: int, end: int, limit: int, name: str | None = None) -> list[str]:
+        """The texts of the VEVENTs in ``principal``'s personal calendars (the
+        one called ``name``, if given) whose indexed range overlaps [start, end),
+        at most ``limit`` (free/busy)."""
+        stmt = (select(ObjectRow.text).join(CollectionRow, CollectionRow.id == ObjectRow.collection_id)
+                .where(CollectionRow.principal == principal, CollectionRow.kind == "personal",
+                       ObjectRow.component == "VEVENT", ObjectRow.start_ts < end, ObjectRow.end_ts > start)
+                .order_by(ObjectRow.start_ts).limit(limit))
+        if name is not None:
+            stmt = stmt.where(CollectionRow.name == name)
+        return list(self.conn.execute(stmt).scalars())
 
     def has_uid(self, collection_id: int, uid: str) -> bool:
         return self.conn.execute(select(ObjectRow.id).where(ObjectRow.collection_id == collection_id,

@@ -35,12 +35,14 @@ from xml.parsers import expat
 from sqlalchemy import Engine
 
 import mapping
+from mapping import plain
 from server.config import Settings
 from server.dav import basic_auth, context, errors, feeds, page, put, requestlog, scheduling
 from server.dav.health import Health
 from server.dav.logindelay import LoginDelay, slots_for
 from server.dav.radicale_config import radicale_configuration
 from server.services import auth as logins
+from server.services import personal
 from server.services.errors import BodyTooLarge, Forbidden, InvalidFollowup
 from server.services.projection import BOOKINGS, COMPONENTS
 from store import db
@@ -151,6 +153,8 @@ class Application:
                 answer = self._report(environ, parts)
             elif method == "POST" and len(parts) == 2 and parts[1] == scheduling.OUTBOX:
                 answer = self._outbox(environ, parts)
+            elif method in ("MKCALENDAR", "MKCOL") and len(parts) == 2:
+                self._make_calendar(environ, parts)
         except errors.ANSWERED as exc:
             answer = errors.response(exc)
         if answer is not None:
@@ -226,6 +230,14 @@ class Application:
         user = scheduling.user_of(self.engine, environ)
         return None if user is None else scheduling.outbox_post(self.engine, user, parts, body)
 
+    def _make_calendar(self, environ: dict[str, Any], parts: list[str]) -> None:
+        """403 saying why for MKCALENDAR or MKCOL of a name in one's own home that
+        is the CRM's (``meetings``...) or cannot be a calendar's; the rest is
+        Radicale's and the storage plugin's (``server.services.personal``)."""
+        found = put.credentials(environ)
+        if found is not None and found[0] == parts[0]:
+            personal.refuse_name(parts[1])
+
     def _principal_propfind(self, environ: dict[str, Any], start_response: StartResponse,
                             login: str) -> Iterable[bytes]:
         """Radicale's PROPFIND on a principal, with the scheduling properties
@@ -266,11 +278,13 @@ class Application:
         media_type = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
         if media_type and media_type != "text/calendar":
             raise errors.UnsupportedMediaType(f"this server stores text/calendar, not {media_type}")
-        if len(parts) != 3 or parts[1] not in COMPONENTS:
+        if len(parts) != 3 or (parts[1] not in COMPONENTS and not personal.is_personal_name(parts[1])):
             return None
         if len(parts[2]) > MAX_NAME:
             raise errors.BadRequest(f"a name of {len(parts[2])} characters; this server takes at most {MAX_NAME}")
         raw = self._body(environ)
+        if parts[1] not in COMPONENTS:  # a personal calendar's: kept as sent (server.services.personal)
+            return put.handle(self.engine, environ, parts, raw, plain.parse_plain(raw))
         if parts[1] == BOOKINGS:
             raise Forbidden("bookings calendars are read-only: book a resource by inviting it")
         cal = mapping.parse_calendar(raw)
@@ -291,6 +305,7 @@ def make_app(settings: Settings) -> requestlog.RequestLog:
     requestlog.configure()
     logins.configure(settings)
     mapping.configure_limits(mapping.Limits.from_settings(settings))
+    personal.configure(settings)
     engine = db.get_engine(settings.database or None)
     app = Application(RadicaleApplication(configuration), settings, engine)
     delayed = LoginDelay(app, settings.auth_delay, slots_for(settings.threads))

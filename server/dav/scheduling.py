@@ -6,7 +6,8 @@ Radicale knows neither, so this layer answers them itself:
 - a ``free-busy-query`` REPORT (RFC 4791 7.10) on any user's ``meetings`` or
   any resource's ``bookings``, for every logged-in user (a colleague's
   calendar is otherwise closed to them): busy periods only, from
-  ``server.services.freebusy``;
+  ``server.services.freebusy``; on a personal calendar, for its owner only,
+  that calendar's busy time;
 - a VFREEBUSY request POSTed to one's own outbox (RFC 6638 3.2.5.1), what
   Apple Calendar's and Thunderbird's availability views send: one
   ``C:response`` per recipient;
@@ -69,14 +70,15 @@ def freebusy_report(engine: Engine, user: str, parts: list[str], body: bytes) ->
     """RFC 4791 7.10: the busy periods of /principal/calendar/ in the query's range."""
     principal, name = parts
     view = calendars.collection(engine, principal, name)
-    if view is None or view.component != "VEVENT":
+    own = view is not None and view.kind == "personal" and principal == user  # closed to everyone else
+    if view is None or (view.component != "VEVENT" and not own):
         raise Forbidden(f"/{principal}/{name}/ has no free/busy: ask a user's meetings or a resource's bookings")
     query = SafeET.fromstring(body)
     time_range = query.find(f"{{{C}}}time-range")
     if time_range is None:
         raise InvalidFollowup("a free-busy-query needs a time-range")
     start, end = freebusy.window(_time(time_range.get("start")), _time(time_range.get("end")))
-    text = freebusy.vfreebusy(freebusy.periods(engine, principal, start, end), start, end)
+    text = freebusy.vfreebusy(freebusy.periods(engine, principal, start, end, name if own else None), start, end)
     return "200 OK", [("Content-Type", "text/calendar; charset=utf-8")], text.encode()
 
 

@@ -27,7 +27,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 import mapping
-from server.services import auth, grants, privacy, projection
+from server.services import auth, grants, personal, privacy, projection
 from server.services.directory import DbDirectory
 from server.services.errors import Forbidden, InvalidSyncToken, NotFound, PreconditionFailed, UidConflict
 from server.services.projection import BOOKINGS, MEETINGS, TASKS, USER_COLLECTIONS, Target
@@ -77,6 +77,8 @@ class CollectionView:
     token: str
     ctag: str
     items: list[ObjectView] | None = None
+    kind: str = "crm"
+    """``crm`` (meetings, tasks, bookings) or ``personal`` (made by a client, ``server.services.personal``)."""
 
 
 @dataclass
@@ -102,7 +104,7 @@ def _collection(instance: str, row: Any) -> CollectionView:
     return CollectionView(
         id=row.id, principal=row.principal, name=row.name, component=row.component, rev=row.rev,
         props=json.loads(row.props), last_modified=http_date(row.modified_at),
-        token=f"{TOKEN_PREFIX}{instance}:{row.id}:{row.rev}", ctag=f'"{instance}-{row.id}-{row.rev}"')
+        token=f"{TOKEN_PREFIX}{instance}:{row.id}:{row.rev}", ctag=f'"{instance}-{row.id}-{row.rev}"', kind=row.kind)
 
 
 @contextmanager
@@ -117,20 +119,25 @@ def _reading(engine: Engine) -> Iterator[CalendarReader]:
 
 def may_write(user: str, principal: str, name: str) -> bool:
     """The one rule for writes: a user writes only into their own CRM
-    calendars (``meetings``, ``tasks``); bookings are read-only for all."""
-    return bool(user) and principal == user and name in USER_COLLECTIONS
+    calendars (``meetings``, ``tasks``) and personal calendars (any other name
+    a personal calendar may have, :func:`personal.is_personal_name`); bookings
+    are read-only for all."""
+    return bool(user) and principal == user and (name in USER_COLLECTIONS or personal.is_personal_name(name))
 
 
 def rights(engine: Engine, user: str, parts: list[str]) -> str:
     """Radicale's permission letters for ``user`` on the path ``parts``.
 
     A user reads and writes the items of their own calendars (:func:`may_write`)
-    and reads the bookings of every resource. Nobody creates, deletes or
-    overwrites collections (the CRM owns them). Any other path directly in a
-    user's own home is readable by that user, so asking for a calendar that
-    does not exist answers 404 there (as in vanilla Radicale; clients tell
-    "not found" from "not allowed" by it) while MKCALENDAR, MKCOL and PUT into
-    it still answer 403. In someone else's home everything answers 403, so
+    and reads the bookings of every resource. A user makes and deletes
+    personal calendars in their own home (``w`` and ``D`` on any name a
+    personal calendar may have); the CRM's calendars are never created,
+    deleted or overwritten by clients. Any other path directly in a user's own
+    home (the reserved names) is readable by that user, so asking for it
+    answers 404 there (as in vanilla Radicale; clients tell "not found" from
+    "not allowed" by it) while MKCALENDAR, MKCOL and PUT into it still answer
+    403. In someone else's home everything answers 403 (personal calendars
+    included, whatever grants say), so
     nothing about it leaks. A lead who was granted a user's diary
     (``server.services.grants``) reads that user's ``meetings`` and ``tasks``,
     private follow-ups masked (``server.services.privacy``)."""
@@ -142,7 +149,9 @@ def rights(engine: Engine, user: str, parts: list[str]) -> str:
         if len(parts) == 1:
             return "R"
         if len(parts) == 2:
-            return "rw" if may_write(user, parts[0], parts[1]) else "r"
+            if not may_write(user, parts[0], parts[1]):
+                return "r"
+            return "rw" if parts[1] in USER_COLLECTIONS else "rwD"
         return ""
     if len(parts) > 2:
         return ""
@@ -254,7 +263,7 @@ def query(engine: Engine, collection_id: int, component: str | None, start: int,
     Other filters are left to Radicale (``False``)."""
     found = []
     for o in in_range(engine, collection_id, component, start, end, full):
-        if not simple:
+        if not simple or o.component == "VJOURNAL":  # a personal calendar's journal: Radicale decides
             found.append((o, False))
         elif o.exact and o.component == "VEVENT":
             found.append((o, True))
@@ -404,6 +413,9 @@ def set_props(uow: UnitOfWork, login: str, name: str, user: str, props: dict[str
     row = uow.calendars.get(login, name)
     if login != user:
         raise Forbidden(f"/{login}/{name}/ belongs to another user")
+    if row.kind == personal.PERSONAL:
+        uow.calendars.set_props(row, personal.props_kept(row, props))
+        return
     current = json.loads(row.props)
     merged = {k: v for k, v in props.items() if k not in PROTECTED_PROPS}
     merged.update({k: current[k] for k in PROTECTED_PROPS if k in current})
@@ -419,6 +431,10 @@ def put(uow: UnitOfWork, login: str, name: str, href: str, data: str, user: str,
     ``mapping.parse_calendar``, when the caller has it; ``if_match`` and
     ``if_none_match`` are the request's preconditions (RFC 9110 13.1),
     checked in the same transaction as the write."""
+    found = uow.calendars.find(login, name)
+    if found is not None and found.kind == personal.PERSONAL:
+        stored_row, replaced = personal.put(uow, found, href, data, user, parsed, if_match, if_none_match)
+        return _object(stored_row), replaced
     coll, owner = _writable(uow, login, name, user)
     row = uow.calendars.object_at(coll.id, href)
     if row is None and if_match:
@@ -436,10 +452,11 @@ def put(uow: UnitOfWork, login: str, name: str, href: str, data: str, user: str,
             raise UidConflict(row.uid, href)
         before = uow.followups.get(followup_of(row))
         if before.owner_id != owner.id:
-            f = invitee_reply(uow, before, cal, owner)
+            f, declared = invitee_reply(uow, before, cal, owner)
         else:
             f = mapping.to_followup(cal, owner, d, existing=before, now=datetime.now(UTC))
             f.id, f.owner_id = before.id, before.owner_id
+            declared = f.copy()
         uow.followups.update(f)
     else:
         clash = uow.calendars.href_of_uid(coll.id, uid)
@@ -447,9 +464,12 @@ def put(uow: UnitOfWork, login: str, name: str, href: str, data: str, user: str,
             raise UidConflict(uid, clash)
         f = mapping.to_followup(cal, owner, d, now=datetime.now(UTC))
         f.owner_id = owner.id  # type: ignore[assignment]
+        declared = f.copy()
         uow.followups.add(f)
-    rows = projection.project(uow, d, f, hrefs={Target(login, name): href}, new=row is None)
-    stored = rows.get(Target(login, name))
+    target = Target(login, name)
+    rows = projection.project(uow, d, f, hrefs={target: href}, new=row is None,
+                              sent={target: projection.Sent(data, cal, declared)})
+    stored = rows.get(target)
     if stored is None:
         if row is not None and f.owner_id != owner.id:
             return None, True  # the invitee declined: the meeting leaves their calendar
@@ -457,10 +477,12 @@ def put(uow: UnitOfWork, login: str, name: str, href: str, data: str, user: str,
     return _object(stored), row is not None
 
 
-def invitee_reply(uow: UnitOfWork, before: Followup, cal: Calendar, invitee: User) -> Followup:
+def invitee_reply(uow: UnitOfWork, before: Followup, cal: Calendar, invitee: User) -> tuple[Followup, Followup]:
     """Apply an invitee's PUT of their copy (the mapping spec): their own
     PARTSTAT, and their own alarm and client lines (X-MOZ-*, X-APPLE-*, other
-    alarms), kept for their copy only. Everything else stays the organizer's."""
+    alarms), kept for their copy only. Everything else stays the organizer's.
+    Returns the follow-up, and the one the invitee's text declares (its
+    other differences from the organizer's are patched back into their copy)."""
     d = DbDirectory(uow)
     mine = projection.copy_for(before, Target(invitee.login, MEETINGS), d)
     parsed = mapping.to_followup(cal, uow.users.get(before.owner_id), d, existing=mine)
@@ -471,12 +493,16 @@ def invitee_reply(uow: UnitOfWork, before: Followup, cal: Calendar, invitee: Use
                 if q.user_id == invitee.id:
                     p.partstat = q.partstat
             p.alarm_minutes, p.client_data = parsed.alarm_minutes, parsed.client_data
-    return f
+    return f, parsed
 
 
 def delete(uow: UnitOfWork, login: str, name: str, href: str, user: str) -> None:
     """DELETE by the owner deletes the follow-up and every copy; by an invitee,
     it declines (PARTSTAT=DECLINED) and drops the meeting from their calendar."""
+    found = uow.calendars.find(login, name)
+    if found is not None and found.kind == personal.PERSONAL:
+        personal.delete(uow, found, href, user)
+        return
     coll, owner = _writable(uow, login, name, user)
     row = uow.calendars.object_at(coll.id, href)
     if row is None:
@@ -494,7 +520,12 @@ def delete(uow: UnitOfWork, login: str, name: str, href: str, user: str) -> None
 
 def move(uow: UnitOfWork, src: tuple[str, str, str], dst: tuple[str, str, str], user: str) -> None:
     """MOVE within one user's calendars: the href changes (and the kind must
-    fit the target's component set); the follow-up stays the same."""
+    fit the target's component set); the follow-up stays the same. Personal
+    calendars' objects move among those (``server.services.personal.move``)."""
+    src_found, dst_found = uow.calendars.find(src[0], src[1]), uow.calendars.find(dst[0], dst[1])
+    if src_found is not None and dst_found is not None and personal.PERSONAL in (src_found.kind, dst_found.kind):
+        personal.move(uow, src_found, src[2], dst_found, dst[2], user)
+        return
     src_coll, owner = _writable(uow, src[0], src[1], user)
     dst_coll, _ = _writable(uow, dst[0], dst[1], user)
     row = uow.calendars.object_at(src_coll.id, src[2])

@@ -9,7 +9,9 @@ This module finds such disagreements and re-projects what differs:
 
 - every follow-up has exactly the objects :func:`projection.targets` names
   (owner's meeting or task, invited users' copies, resources' bookings), each
-  with the text, etag, UID and time range :func:`projection.render` gives now;
+  with the text, etag, UID and time range :func:`projection.render` gives now
+  (an object that keeps a client's own text is compared by the rendering it
+  was last reconciled with, ``base_text``, beside a text its etag still fits);
 - no object belongs to a follow-up that does not exist, and no follow-up has
   two objects in one collection;
 - every user has a meetings and a tasks collection, every resource bookings;
@@ -37,6 +39,7 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, func, select, update
 
+import mapping
 from server.services import projection
 from server.services.directory import DbDirectory
 from server.services.transaction import transaction
@@ -51,7 +54,10 @@ BATCH = 500
 COMPARED = ("uid", "component", "text", "etag", "start_ts", "end_ts", "exact", "private")
 """The columns of an object that the projection writes from the follow-up."""
 
-_OBJECT = (ObjectRow.id, ObjectRow.collection_id, ObjectRow.href, ObjectRow.followup_id, *(
+CLIENT_COMPARED = ("uid", "component", "private")
+"""The columns compared of an object that keeps a client's text (its text, etag and range are the client's)."""
+
+_OBJECT = (ObjectRow.id, ObjectRow.collection_id, ObjectRow.href, ObjectRow.followup_id, ObjectRow.base_text, *(
     getattr(ObjectRow, name) for name in COMPARED))
 
 Progress = Callable[[int, int], None]
@@ -174,7 +180,7 @@ class _Walk:
                 problems.append(Problem("extra", coll.path(row.href),
                                         f"follow-up {f.id} ({f.uid}) does not show in this collection", f.id))
                 continue
-            wrong = [name for name in COMPARED if getattr(row, name) != getattr(want, name)]
+            wrong = _wrong(row, want)
             if wrong:
                 verb = "differs" if len(wrong) == 1 else "differ"
                 problems.append(Problem("differs", coll.path(row.href),
@@ -190,6 +196,18 @@ class _Walk:
         other = select(ObjectRow.id).where(ObjectRow.collection_id == collection_id, ObjectRow.uid == f.uid,
                                            ObjectRow.followup_id != f.id)
         return self.uow.session.scalar(other) is not None
+
+
+def _wrong(row: Any, want: Rendered) -> list[str]:
+    """The columns of ``row`` that disagree with the rendering ``want``."""
+    if row.base_text is None:
+        return [name for name in COMPARED if getattr(row, name) != getattr(want, name)]
+    wrong = [name for name in CLIENT_COMPARED if getattr(row, name) != getattr(want, name)]
+    if row.etag != projection.etag_of(row.text):
+        wrong.append("etag")
+    if mapping.rendering_differs(row.base_text, want.text):
+        wrong.append("base_text")
+    return wrong
 
 
 def _renderer(f: Followup, d: DbDirectory) -> Callable[[projection.Target], Rendered]:
@@ -269,13 +287,15 @@ def _check_batch(uow: UnitOfWork, walk: _Walk, ids: list[int], found: Callable[[
 
 
 def _orphans(uow: UnitOfWork, walk: _Walk, found: Callable[[Problem], None], damage: Damage, batch: int) -> int:
-    """Objects whose follow-up is gone (only a write that bypassed the foreign keys leaves one)."""
+    """Objects whose follow-up is gone (only a write that bypassed the foreign keys leaves one); objects
+    of personal calendars show no follow-up and are none of these."""
     count, last = 0, 0
     while True:
         rows = uow.session.execute(
             select(ObjectRow.id, ObjectRow.collection_id, ObjectRow.href, ObjectRow.followup_id)
             .outerjoin(FollowupRow, FollowupRow.id == ObjectRow.followup_id)
-            .where(FollowupRow.id.is_(None), ObjectRow.id > last).order_by(ObjectRow.id).limit(batch)).all()
+            .where(FollowupRow.id.is_(None), ObjectRow.followup_id.is_not(None), ObjectRow.id > last)
+            .order_by(ObjectRow.id).limit(batch)).all()
         if not rows:
             return count
         for row in rows:
@@ -456,6 +476,9 @@ def _reproject(uow: UnitOfWork, walk: _Walk, d: DbDirectory, f: Followup) -> int
             uow.calendars.remove(row)  # a duplicate: the projection keeps one object per collection
             continue
         kept.add(row.collection_id)
+        if row.base_text is not None and row.etag == projection.etag_of(row.text):
+            continue  # a client's intact text: the projection patches what the CRM changed into it
+        row.base_text = None
         row.etag = ""  # matches no rendering, so the projection rewrites every column and bumps the revision
     uow.session.flush()
     projection.project(uow, d, f)

@@ -3,7 +3,9 @@
 Busy time only: a busy (OPAQUE), not cancelled meeting or made call the user
 owns (BUSY, or BUSY-TENTATIVE while its status is tentative), one they were
 invited to and accepted (BUSY), or have not answered or answered tentatively
-(BUSY-TENTATIVE); for a resource, every booking it did not decline (BUSY).
+(BUSY-TENTATIVE), and an OPAQUE, not cancelled event of their own personal
+calendars (BUSY: the spec counts those in the owner's own free/busy); for a
+resource, every booking it did not decline (BUSY).
 Free, cancelled and declined time does not count, and no period says more
 than its times, so private follow-ups give nothing away.
 
@@ -21,7 +23,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 
 import mapping
+from mapping import plain
 from server.services.transaction import transaction
+from store.calendar import CalendarReader
 from store.domain import Followup, Kind, Moment, PartStat
 from store.errors import InvalidFollowup, NotFound
 from store.localtime import FIRST_DAY, LAST_DAY, as_datetime, utc_naive
@@ -51,12 +55,18 @@ def window(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     return start, min(end, start + MAX_WINDOW)
 
 
-def periods(engine: Engine, principal: str, start: datetime, end: datetime) -> list[Busy]:
+def periods(engine: Engine, principal: str, start: datetime, end: datetime,
+            calendar: str | None = None) -> list[Busy]:
     """The busy periods of a user's diary or a resource's bookings in
-    [start, end), merged per type and clipped to the window."""
+    [start, end), merged per type and clipped to the window; of the user's
+    personal calendar ``calendar`` alone, when given."""
     start, end = window(start, end)
     found: list[Busy] = []
     with transaction(engine, write=False) as uow:
+        if calendar is not None:
+            zone = ZoneInfo(uow.users.by_login(principal).tz)
+            reader = CalendarReader(uow.session.connection())
+            return merge(_personal(reader, principal, start, end, zone, calendar))
         try:
             who = uow.users.by_login(principal)
         except NotFound:
@@ -69,7 +79,23 @@ def periods(engine: Engine, principal: str, start: datetime, end: datetime) -> l
             zone = ZoneInfo(who.tz)
             for f in uow.followups.diary(who.id, utc_naive(start), utc_naive(end))[:MAX_FOLLOWUPS]:
                 found += _busy(f, _fbtype(f, who.id), start, end, zone)
+            found += _personal(CalendarReader(uow.session.connection()), principal, start, end, zone)
     return merge(found)
+
+
+def _personal(reader: CalendarReader, login: str, start: datetime, end: datetime, zone: tzinfo,
+              calendar: str | None = None) -> list[Busy]:
+    """The busy time of the events in ``login``'s personal calendars (times only)."""
+    found: list[Busy] = []
+    texts = reader.personal_events(login, int(start.timestamp()), int(end.timestamp()), MAX_FOLLOWUPS, calendar)
+    for text in texts:
+        try:
+            cal = plain.parse_plain(text)
+        except mapping.InvalidCalendarData:
+            continue  # stored before a limit was lowered: no busy time rather than no answer
+        found += [Busy(max(s, start), min(e, end), BUSY)
+                  for s, e in plain.busy_instances(cal, start, end, zone, MAX_INSTANCES)]
+    return found
 
 
 def _fbtype(f: Followup, user_id: int) -> str:

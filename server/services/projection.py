@@ -14,6 +14,13 @@ renders again every follow-up that shows a changed record. A PUT projects
 its follow-up itself (it answers with the stored object); what it projects
 is then no longer pending.
 
+A client's own object keeps the client's text (the mapping spec,
+"Identity"): the row stores the bytes the client PUT and, as ``base_text``,
+the rendering they were reconciled with. A later rendering that differs from
+it in more than DTSTAMP/LAST-MODIFIED is patched into the client's text
+(:func:`mapping.patch`); one that does not leaves the row alone, so a CRM
+change no client sees reports nothing to syncing clients.
+
 How the rows are stored (revision counters, tombstones) is the store's
 business: :class:`store.calendar.Calendars`.
 """
@@ -24,6 +31,8 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
+
+from icalendar import Calendar
 
 import mapping
 from server.services import conflicts
@@ -97,6 +106,77 @@ def render(f: Followup, d: DbDirectory, organizer_copy: bool = False) -> Rendere
                     start_ts=start_ts, end_ts=end_ts, exact=_exact(f), private=f.private)
 
 
+@dataclass(frozen=True)
+class Sent:
+    """What a client just wrote into one collection: the text as sent, its
+    parse, and the follow-up that text declares (before the CRM's own rules
+    ran on it: a resource declining on a clash, an invitee's copy taking the
+    organizer's fields), when it may differ from what was stored."""
+
+    text: str
+    cal: Calendar
+    declared: Followup | None = None
+
+
+def _significant(f: Followup) -> Followup:
+    return replace(f, id=None, created_at=None, modified_at=None)
+
+
+def _sent_copy(r: Rendered, sent: Sent, stored: Followup, d: DbDirectory, organizer_copy: bool) -> Rendered:
+    """The client's text as the row keeps it (:func:`client_copy`), with
+    whatever the CRM decided otherwise patched in, so the client reads it back
+    on its next GET: where ``stored`` is not what the text declares (an
+    invitee's change of the organizer's fields, a resource declining on a
+    clash), and what the mapping derived that the text does not state
+    (``mapping.patch.correct``: stale X-CRM-* values, a ticked-off call's start)."""
+    text = sent.text
+    if sent.declared is not None and _significant(sent.declared) != _significant(stored):
+        declared = mapping.render_text(sent.declared, d, organizer_copy)
+        if mapping.rendering_differs(declared, r.text):
+            text = mapping.patch(text, declared, r.text)
+    cal = sent.cal if text == sent.text else mapping.parse_calendar(text)
+    span = mapping.time_range(cal)
+    derived = span != (r.start_ts, r.end_ts)
+    if derived or "X-CRM-" in text or "METHOD" in text:
+        corrected = mapping.patch_correct(text, r.text, times=derived)
+        if corrected != text:
+            text, cal = corrected, mapping.parse_calendar(corrected)
+            span = mapping.time_range(cal)
+    return client_copy(r, text, cal, span)
+
+
+def client_copy(r: Rendered, text: str, cal: Calendar | None = None,
+                span: tuple[int, int] | None = None) -> Rendered:
+    """A client's text (parsed: ``cal``) stored in place of the rendering ``r``:
+    its own etag, and the time range of what it holds (RFC 4791 9.9 judges the
+    object as stored: an undated to-do the client wrote matches every range)."""
+    cal = cal if cal is not None else mapping.parse_calendar(text)
+    start_ts, end_ts = span if span is not None else mapping.time_range(cal)
+    return replace(r, text=text, etag=etag_of(text), start_ts=start_ts, end_ts=end_ts, exact=mapping.exact_of(cal),
+                   base_text=r.text)
+
+
+def reconcile(row: ObjectRow, r: Rendered) -> Rendered:
+    """What a row holding a client's text stores after the rendering became ``r``
+    (see the module's docstring); ``r`` itself for a row holding a rendering."""
+    if row.base_text is None:
+        return r
+    if not mapping.rendering_differs(row.base_text, r.text):
+        return _kept(row, r.private, row.base_text)
+    patched = mapping.patch(row.text, row.base_text, r.text)
+    if patched == row.text:
+        return _kept(row, r.private, r.text)
+    try:
+        return client_copy(r, patched)
+    except ValueError:
+        return r  # not expected; the rendering is always a valid object
+
+
+def _kept(row: ObjectRow, private: bool, base_text: str) -> Rendered:
+    return Rendered(uid=row.uid, component=row.component, text=row.text, etag=row.etag, start_ts=row.start_ts,
+                    end_ts=row.end_ts, exact=row.exact, private=private, base_text=base_text)
+
+
 def copy_for(f: Followup, target: Target, d: DbDirectory) -> Followup:
     """The follow-up as the calendar at ``target`` shows it (mapping spec,
     "Invitees' own data"): the owner's copy carries the owner's alarm and
@@ -129,13 +209,17 @@ def _renderer(f: Followup, d: DbDirectory) -> Callable[[Target], Rendered]:
 
 
 def project(uow: UnitOfWork, d: DbDirectory, f: Followup,
-            hrefs: dict[Target, str] | None = None, new: bool = False) -> dict[Target, ObjectRow]:
+            hrefs: dict[Target, str] | None = None, new: bool = False,
+            sent: dict[Target, Sent] | None = None) -> dict[Target, ObjectRow]:
     """Render ``f`` and bring every collection that shows it up to date.
 
     ``hrefs`` names the href a client chose for the object in a collection;
     otherwise an existing object keeps its href and a new one is named from its
     UID (:func:`store.calendar.member_href`).
     ``new`` says the follow-up was just added, so it has no objects yet.
+    ``sent`` is what a client just wrote into a collection: that copy stores
+    it (:func:`client_copy`); other copies with a client's text are patched
+    (:func:`reconcile`).
     """
     assert f.id is not None
     conflicts.settle(uow, d, f)  # the resources' answers first: they decide the text and the targets
@@ -147,7 +231,12 @@ def project(uow: UnitOfWork, d: DbDirectory, f: Followup,
         if coll is None:
             continue
         r = rendered(target)
+        if sent and target in sent:
+            organizer_copy = f.kind is Kind.MEETING and target == Target(d.user(f.owner_id).login, MEETINGS)
+            r = _sent_copy(r, sent[target], copy_for(f, target, d), d, organizer_copy)
         row = existing.pop(coll.id, None)
+        if row is not None and not (sent and target in sent):
+            r = reconcile(row, r)
         if row is None:
             row = uow.calendars.add(coll.id, f.id, (hrefs or {}).get(target) or member_href(f.uid), r)
             if row is None:

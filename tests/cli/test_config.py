@@ -48,6 +48,8 @@ SAMPLES: dict[str, tuple[Any, Any, Any]] = {
     "max_attendees": (10, 20, 30),
     "max_instances": (1000, 2000, 3000),
     "max_expansion_ms": (100, 200, 300),
+    "max_calendars": (1, 2, 3),
+    "max_personal_objects": (10, 20, 30),
     "public_url": ("https://a.example", "https://b.example", "https://c.example"),
     "max_feed_objects": (10, 20, 30),
     "feed_cache_mb": (0, 1, 2),
