@@ -12,24 +12,20 @@ the busy instances of an event in a window.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta, tzinfo
 
 from icalendar import Calendar, Component
-from icalendar.error import GloballyUniqueTZIDGuessed
 
-from mapping.bodyzone import bind_body_zones
-from mapping.errors import InvalidCalendarData, NoOrManyUids, UnsupportedComponent
-from mapping.limits import check_length, current
+from mapping.errors import UnsupportedComponent
+from mapping.limits import check_length
 from mapping.parse import duration_of, first_value, read_moment
 from mapping.preserve import rid_key
 from mapping.recurrence import Series
-from mapping.scan import prescan
 from mapping.timerange import MAX_TS, MIN_TS, component_timing, series_range
 from mapping.timezones import as_aware
-from mapping.validate import check_errors, check_instances, check_rules, check_tzids
+from mapping.validate import check_object, read_calendar
 from store.domain import Moment
 from store.localtime import elapsed, later
 
@@ -42,39 +38,11 @@ NEVER = (MAX_TS, MIN_TS)
 def parse_plain(data: bytes | str) -> Calendar:
     """Parse and check a body for a personal calendar; raise an
     :class:`InvalidCalendarData` subclass saying why not."""
-    if isinstance(data, bytes):
-        try:
-            data = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise InvalidCalendarData(f"the body is not UTF-8 text: {exc}") from exc
-    if not data.strip():
-        raise InvalidCalendarData("the body is empty, not iCalendar")
-    prescan(data, current())
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", GloballyUniqueTZIDGuessed)
-            cal = Calendar.from_ical(data)
-    except (ValueError, IndexError, KeyError, TypeError, OverflowError) as exc:
-        raise InvalidCalendarData(f"the body does not parse as iCalendar: {exc}") from exc
-    if not isinstance(cal, Calendar) or cal.name != "VCALENDAR":
-        raise InvalidCalendarData(f"the body is a {getattr(cal, 'name', '?')}, not a VCALENDAR")
+    cal = read_calendar(data)
     mains = plain_components(cal)
     if not mains:
         raise UnsupportedComponent("VCALENDAR", "the calendar holds no VEVENT, VTODO or VJOURNAL")
-    names = sorted({str(c.name) for c in mains})
-    if len(names) > 1:
-        raise UnsupportedComponent(names[1], "one calendar object holds components of one type only (RFC 4791 §4.1)")
-    uids = {str(c.get("UID", "")).strip() for c in mains}
-    if len(uids) != 1 or "" in uids:
-        found = ", ".join(sorted(u for u in uids if u)) or "none"
-        raise NoOrManyUids(f"a calendar object needs exactly one UID (RFC 4791 §4.1); found: {found}")
-    check_length("UID", uids.pop())
-    check_instances(mains)
-    for comp in mains:
-        check_errors(comp)
-    check_rules(cal)
-    check_tzids(cal)
-    bind_body_zones(cal)
+    check_length("UID", check_object(cal, mains))
     return cal
 
 

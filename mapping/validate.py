@@ -40,8 +40,9 @@ def main_components(cal: Calendar) -> list[Component]:
     return [c for c in cal.subcomponents if c.name in MAIN_COMPONENTS]
 
 
-def parse_calendar(data: bytes | str) -> Calendar:
-    """Parse and validate a client's body; raise an :class:`InvalidCalendarData` subclass saying why not."""
+def read_calendar(data: bytes | str) -> Calendar:
+    """The body as a VCALENDAR, after the bounded pre-scan (:mod:`mapping.scan`);
+    raise an :class:`InvalidCalendarData` saying why not. No rules of ours yet."""
     if isinstance(data, bytes):
         try:
             data = data.decode("utf-8")
@@ -59,12 +60,13 @@ def parse_calendar(data: bytes | str) -> Calendar:
         raise InvalidCalendarData(f"the body does not parse as iCalendar: {exc}") from exc
     if not isinstance(cal, Calendar) or cal.name != "VCALENDAR":
         raise InvalidCalendarData(f"the body is a {getattr(cal, 'name', '?')}, not a VCALENDAR")
-    for sub in cal.subcomponents:
-        if sub.name in REFUSED_COMPONENTS:
-            raise UnsupportedComponent(sub.name, f"{sub.name} components are not stored here")
-    mains = main_components(cal)
-    if not mains:
-        raise UnsupportedComponent("VCALENDAR", "the calendar holds no VEVENT or VTODO")
+    return cal
+
+
+def check_object(cal: Calendar, mains: list[Component]) -> str:
+    """RFC 4791 §4.1 and our bounds on one calendar object whose main components
+    are ``mains`` (at least one): one component type, one UID (returned), valid
+    values, bounded rules, known zones; the body's own zones bound to its times."""
     names = {str(c.name) for c in mains}
     if len(names) > 1:
         raise UnsupportedComponent(
@@ -79,6 +81,19 @@ def parse_calendar(data: bytes | str) -> Calendar:
     check_rules(cal)
     check_tzids(cal)
     bind_body_zones(cal)
+    return uids.pop()
+
+
+def parse_calendar(data: bytes | str) -> Calendar:
+    """Parse and validate a client's body; raise an :class:`InvalidCalendarData` subclass saying why not."""
+    cal = read_calendar(data)
+    for sub in cal.subcomponents:
+        if sub.name in REFUSED_COMPONENTS:
+            raise UnsupportedComponent(sub.name, f"{sub.name} components are not stored here")
+    mains = main_components(cal)
+    if not mains:
+        raise UnsupportedComponent("VCALENDAR", "the calendar holds no VEVENT or VTODO")
+    check_object(cal, mains)
     return cal
 
 

@@ -29,7 +29,13 @@ from sqlalchemy.exc import DBAPIError
 import mapping
 from server.services import auth, grants, personal, privacy, projection
 from server.services.directory import DbDirectory
-from server.services.errors import Forbidden, InvalidSyncToken, NotFound, PreconditionFailed, UidConflict
+from server.services.errors import (
+    Forbidden,
+    InvalidSyncToken,
+    NotFound,
+    UidConflict,
+    check_preconditions,
+)
 from server.services.projection import BOOKINGS, MEETINGS, TASKS, USER_COLLECTIONS, Target
 from server.services.transaction import ATTEMPTS, pause, retryable, transaction
 from store.calendar import CalendarReader
@@ -437,12 +443,7 @@ def put(uow: UnitOfWork, login: str, name: str, href: str, data: str, user: str,
         return _object(stored_row), replaced
     coll, owner = _writable(uow, login, name, user)
     row = uow.calendars.object_at(coll.id, href)
-    if row is None and if_match:
-        raise PreconditionFailed("the object does not exist (If-Match)")
-    if row is not None and if_match and if_match not in ("*", row.etag):
-        raise PreconditionFailed("the object has changed (If-Match)")
-    if row is not None and if_none_match:
-        raise PreconditionFailed("the object exists (If-None-Match: *)")
+    check_preconditions(None if row is None else row.etag, if_match, if_none_match)
     cal = parsed if parsed is not None else mapping.parse_calendar(data)
     mapping.check_component(cal, coll.component)
     uid = mapping.uid_of(cal)

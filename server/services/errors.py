@@ -35,6 +35,17 @@ class PreconditionFailed(StoreError):
     """An If-Match or If-None-Match that does not hold (RFC 9110 13.1)."""
 
 
+def check_preconditions(etag: str | None, if_match: str, if_none_match: bool) -> None:
+    """A write's If-Match / If-None-Match: * (RFC 9110 13.1.1, 13.1.2) against the
+    target's current ``etag`` (None: no object there)."""
+    if etag is None and if_match:
+        raise PreconditionFailed("the object does not exist (If-Match)")
+    if etag is not None and if_match and if_match not in ("*", etag):
+        raise PreconditionFailed("the object has changed (If-Match)")
+    if etag is not None and if_none_match:
+        raise PreconditionFailed("the object exists (If-None-Match: *)")
+
+
 class InvalidSyncToken(StoreError, ValueError):
     """A sync token this collection cannot answer (RFC 6578 3.2): another
     store's or collection's, from the future, or older than the removals the

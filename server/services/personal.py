@@ -28,9 +28,9 @@ from server.services.errors import (
     Conflict,
     Forbidden,
     NotFound,
-    PreconditionFailed,
     UidConflict,
     UnsupportedComponent,
+    check_preconditions,
 )
 from server.services.projection import BOOKINGS, MEETINGS, TASKS, etag_of
 from store.calendar import Rendered
@@ -133,12 +133,7 @@ def put(uow: UnitOfWork, coll: CollectionRow, href: str, data: str, user: str, p
     Returns the stored row and whether it replaced one."""
     _own(coll, user)
     row = uow.calendars.object_at(coll.id, href)
-    if row is None and if_match:
-        raise PreconditionFailed("the object does not exist (If-Match)")
-    if row is not None and if_match and if_match not in ("*", row.etag):
-        raise PreconditionFailed("the object has changed (If-Match)")
-    if row is not None and if_none_match:
-        raise PreconditionFailed("the object exists (If-None-Match: *)")
+    check_preconditions(None if row is None else row.etag, if_match, if_none_match)
     cal = parsed if parsed is not None else plain.parse_plain(data)
     plain.check_plain_component(cal, components_of(coll))
     uid = plain.plain_uid(cal)
