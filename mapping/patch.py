@@ -309,6 +309,7 @@ def _tzids(block: Block) -> set[str]:
 def _patch_calendar(client: Block, base: Block, new: Block) -> bool:
     """Patch a VCALENDAR: its own properties, its components, its VTIMEZONEs."""
     touched = False
+    referenced = _tzids(client)
     changed = _changed(base, new)
     for name in [n for n in new.names() if n in changed] + sorted(changed - set(new.names())):
         _replace(client, name, new.props(name))
@@ -336,12 +337,14 @@ def _patch_calendar(client: Block, base: Block, new: Block) -> bool:
                 for name in STAMPS:
                     if news[key].props(name):
                         _replace(block, name, news[key].props(name))
-    _patch_zones(client, base, new)
+    _patch_zones(client, base, new, referenced)
     return touched
 
 
-def _patch_zones(client: Block, base: Block, new: Block) -> None:
-    """Add the rendering's VTIMEZONEs the patched text needs and lacks; drop ours it no longer needs."""
+def _patch_zones(client: Block, base: Block, new: Block, referenced: set[str]) -> None:
+    """Add the rendering's VTIMEZONEs the patched text needs and lacks; drop ours it no longer needs.
+    A TZID the client's text already ``referenced`` without a VTIMEZONE of its own
+    (an IANA name, which this server takes alone) stays as the client wrote it."""
     used = _tzids(client)
     zones = {k[1]: b for k, b in _by_key([b for b in client.blocks() if b.name == "VTIMEZONE"]).items()}
     base_zones = {k[1]: b for k, b in _by_key([b for b in base.blocks() if b.name == "VTIMEZONE"]).items()}
@@ -350,7 +353,7 @@ def _patch_zones(client: Block, base: Block, new: Block) -> None:
         if tzid not in used and tzid in base_zones and base_zones[tzid].text() == block.text():
             client.items.remove(block)
     first = _first_sub(client)
-    for tzid in sorted(used - set(zones)):
+    for tzid in sorted(used - set(zones) - referenced):
         if tzid in new_zones:
             client.items.insert(first, new_zones[tzid])
             first += 1
@@ -402,7 +405,6 @@ def parse_lines(text: str) -> list[str]:
     return out
 
 
-
 TIMES = ("DTSTART", "DTEND", "DUE", "DURATION", "X-CRM-DEADLINE")
 """The time properties of a rendering, written together when the CRM derived times a client's text does not state."""
 
@@ -416,6 +418,7 @@ def correct(client: str, rendering: str, times: bool) -> str:
     mine, fresh = parse(client), parse(rendering)
     touched = False
     for c, n in zip(_calendars(mine), _calendars(fresh), strict=False):
+        referenced = _tzids(c)
         if c.props("METHOD"):  # RFC 4791 4.1: a stored calendar object carries no METHOD
             _replace(c, "METHOD", [])
             touched = True
@@ -431,7 +434,7 @@ def correct(client: str, rendering: str, times: bool) -> str:
                     _replace(block, name, news[key].props(name))
                     touched = True
         if touched:
-            _patch_zones(c, n, n)
+            _patch_zones(c, n, n, referenced)
     if not touched:
         return client
     return _joined(mine, client)

@@ -134,3 +134,43 @@ def test_the_clients_own_forms_survive_and_the_patched_text_maps_to_the_crm_stat
     assert mapped(got) == mapped(to_followup(parse_calendar(_render(after)), OWNER, D))
     assert "CREATED" not in {line.split(":", 1)[0] for line in parse_lines(out)} - {
         line.split(":", 1)[0] for line in parse_lines(client)}, "CREATED is never added"
+
+
+ZONED_BASE = """BEGIN:VCALENDAR
+VERSION:2.0
+BEGIN:VTIMEZONE
+TZID:{zone}
+BEGIN:STANDARD
+DTSTART:19701025T030000
+TZOFFSETFROM:+0200
+TZOFFSETTO:+0100
+END:STANDARD
+END:VTIMEZONE
+BEGIN:VEVENT
+UID:z-1
+DTSTAMP:20261120T080000Z
+DTSTART;TZID={zone}:20261201T100000
+DTEND;TZID={zone}:20261201T104500
+SUMMARY:{title}
+END:VEVENT
+END:VCALENDAR
+"""
+ZONED_CLIENT = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:z-1\r\nDTSTAMP:20261120T080000Z\r\n"
+                "DTSTART;TZID=Europe/Oslo:20261201T100000\r\nDURATION:PT45M\r\nSUMMARY:Plain\r\n"
+                "END:VEVENT\r\nEND:VCALENDAR\r\n")
+
+
+def test_a_zone_the_client_named_without_a_vtimezone_stays_so() -> None:
+    base = ZONED_BASE.format(zone="Europe/Oslo", title="Plain")
+    new = ZONED_BASE.format(zone="Europe/Oslo", title="Renamed")
+    patched = patch(ZONED_CLIENT, base, new)
+    assert "SUMMARY:Renamed" in patched and "DURATION:PT45M" in patched
+    assert "VTIMEZONE" not in patched and "DTEND" not in patched
+
+
+def test_a_zone_the_crm_brings_in_comes_with_its_vtimezone() -> None:
+    base = ZONED_BASE.format(zone="Europe/Oslo", title="Plain")
+    new = ZONED_BASE.format(zone="America/New_York", title="Plain")
+    patched = patch(ZONED_CLIENT, base, new)
+    assert "DTSTART;TZID=America/New_York:20261201T100000" in patched
+    assert "BEGIN:VTIMEZONE\r\nTZID:America/New_York" in patched
