@@ -30,19 +30,24 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, union, update
 from sqlalchemy.orm import Session
 
+from store import convert
+from store.domain import Followup, Kind
 from store.errors import NotFound
 from store.localtime import utcnow
 from store.orm import (
+    BookingRow,
     CollectionRow,
     CompanyRow,
     FollowupRow,
     Meta,
     ObjectRow,
+    ParticipantRow,
     PersonRow,
     ProjectRow,
     ResourceRow,
@@ -402,6 +407,36 @@ class CalendarReader:
             stmt = stmt.where(CollectionRow.name == name)
         return list(self.conn.execute(stmt).scalars())
 
+    # -- free/busy (server.services.freebusy) -----------------------------------------
+
+    def diary_busy(self, login: str, user_id: int, start: int, end: int,
+                   limit: int) -> list[tuple[Followup, str | None]]:
+        """The follow-ups of a user's diary (owned, or invited and not declined)
+        that may be busy in [start, end): a copy's indexed range overlaps it
+        (the owner's copy in the user's own calendars, or any copy of an
+        invitation), and it is busy, not cancelled, not a to-do and has a
+        start. Each with the user's answer (PARTSTAT) when invited, by start,
+        at most ``limit``; the caller expands them inside the window."""
+        invited = select(ParticipantRow.followup_id).where(ParticipantRow.user_id == user_id,
+                                                           ParticipantRow.partstat != "DECLINED")
+        own = (select(ObjectRow.followup_id).join(CollectionRow, CollectionRow.id == ObjectRow.collection_id)
+               .where(CollectionRow.principal == login, CollectionRow.kind == "crm", *_overlap(start, end)))
+        theirs = select(ObjectRow.followup_id).where(ObjectRow.followup_id.in_(invited), *_overlap(start, end))
+        answer = (select(ParticipantRow.partstat).where(ParticipantRow.followup_id == FollowupRow.id,
+                                                        ParticipantRow.user_id == user_id)
+                  .order_by(ParticipantRow.position).limit(1).scalar_subquery().label("answer"))
+        stmt = _busy_followups(union(own, theirs), limit).add_columns(answer).where(
+            or_(FollowupRow.owner_id == user_id, FollowupRow.id.in_(invited)))
+        return [(_followup(row), row.answer) for row in self.conn.execute(stmt)]
+
+    def bookings_busy(self, resource_id: int, start: int, end: int, limit: int) -> list[Followup]:
+        """The follow-ups that book a resource (not declined by it) and may be
+        busy in [start, end), as :meth:`diary_busy` finds them."""
+        booked = select(BookingRow.followup_id).where(BookingRow.resource_id == resource_id,
+                                                      BookingRow.partstat != "DECLINED")
+        ids = select(ObjectRow.followup_id).where(ObjectRow.followup_id.in_(booked), *_overlap(start, end))
+        return [_followup(row) for row in self.conn.execute(_busy_followups(ids, limit))]
+
     def has_uid(self, collection_id: int, uid: str) -> bool:
         return self.conn.execute(select(ObjectRow.id).where(ObjectRow.collection_id == collection_id,
                                                             ObjectRow.uid == uid)).first() is not None
@@ -488,6 +523,30 @@ _RECORDS: dict[str, Any] = {"company": CompanyRow, "person": PersonRow, "sale": 
 _EXPORT_COLUMNS = (ObjectRow.id, ObjectRow.collection_id, CollectionRow.principal, CollectionRow.name,
                    ObjectRow.followup_id, ObjectRow.uid, ObjectRow.etag, ObjectRow.start_ts, ObjectRow.private,
                    ObjectRow.modified_at)
+
+
+def _overlap(start: int, end: int) -> tuple[Any, ...]:
+    return ObjectRow.start_ts < end, ObjectRow.end_ts > start
+
+
+_FOLLOWUP_COLUMNS = tuple(FollowupRow.__table__.columns)
+
+
+def _busy_followups(ids: Any, limit: int) -> Any:
+    """The follow-ups among ``ids`` that may be busy time, by start."""
+    return (select(*_FOLLOWUP_COLUMNS)
+            .where(FollowupRow.id.in_(ids), FollowupRow.busy.is_(True), FollowupRow.cancelled.is_(False),
+                   FollowupRow.kind != Kind.TODO.value, FollowupRow.start_utc.is_not(None))
+            .order_by(FollowupRow.start_utc, FollowupRow.id).limit(limit))
+
+
+def _followup(row: Any) -> Followup:
+    """A follow-up from its row's columns alone, without participants,
+    bookings or custom values (free/busy needs its times only):
+    :func:`store.convert.followup` reads attributes, and an ORM load of the
+    rows with their children cost several times the query."""
+    bare = SimpleNamespace(**row._mapping, participants=(), resources=(), values=())
+    return convert.followup(cast(FollowupRow, bare))
 
 
 def _windowed(stmt: Any, start: int | None, end: int | None) -> Any:
