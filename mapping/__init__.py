@@ -26,6 +26,7 @@ from mapping.privacy import mask, mask_text
 from mapping.recurrence import Instance, expand
 from mapping.render import render, render_text
 from mapping.timerange import MAX_TS, MIN_TS, exact_of, time_range
+from mapping.timezones import bound_library_zones
 from mapping.validate import check_component, component_name, parse_calendar, uid_of
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "OverlapIndex",
     "UnknownTimezone",
     "UnsupportedComponent",
+    "bound_library_zones",
     "check_component",
     "component_name",
     "configure_limits",

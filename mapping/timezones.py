@@ -10,10 +10,12 @@ are generated in ``mapping.vtimezone``.
 from __future__ import annotations
 
 import functools
+import threading
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from icalendar.timezone import tzp
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
 from store.domain import Moment
@@ -52,6 +54,43 @@ def resolve_tzid(tzid: str | None) -> ZoneInfo | None:
         except (ZoneInfoNotFoundError, ValueError, OSError):
             continue
     return None
+
+
+class _BoundedZones(dict[str, tzinfo]):
+    """icalendar's zone cache with a bound: the oldest entry goes first (threads may parse at once)."""
+
+    def __init__(self, entries: int, found: dict[str, tzinfo]) -> None:
+        super().__init__()
+        self.entries = entries
+        self._lock = threading.Lock()
+        for key, value in list(found.items())[-entries:] if entries else ():
+            self[key] = value
+
+    def __setitem__(self, key: str, value: tzinfo) -> None:
+        if self.entries <= 0:
+            return
+        with self._lock:
+            if key not in self:
+                while len(self) >= self.entries:
+                    self.pop(next(iter(self)), None)
+            super().__setitem__(key, value)
+
+
+def bound_library_zones(entries: int) -> bool:
+    """Keep at most ``entries`` zones in icalendar's own cache; whether it could be bounded.
+
+    icalendar keeps, for the whole process, a zone for every TZID it looked
+    up and for every VTIMEZONE it parsed whose TZID no IANA zone matches:
+    without a bound, clients that name zones of their own ("My Zone 1", "My
+    Zone 2", ...) grow it without end. Nothing here needs what it keeps (IANA
+    zones come from ``zoneinfo``'s own cache, a body's zones from
+    :mod:`mapping.bodyzone`), so dropping entries costs only a lookup again.
+    """
+    found = getattr(tzp, "_TZP__tz_cache", None)
+    if not isinstance(found, dict):
+        return False
+    tzp._TZP__tz_cache = _BoundedZones(entries, found)  # type: ignore[attr-defined]
+    return True
 
 
 def normalize(value: Any, tzid: str | None = None) -> Moment:

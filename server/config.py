@@ -249,6 +249,51 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "min": 0,
         "help": "megabytes of rendered feeds each server process keeps for repeated fetches (0: none)",
     },
+    "login_cache_entries": {
+        "value": 10000,
+        "type": int,
+        "env": "FOLLOWUPS_LOGIN_CACHE_ENTRIES",
+        "metavar": "N",
+        "min": 0,
+        "help": "logins each server process remembers as checked for five minutes (about 0.5 KB each); a login "
+                "not remembered costs one password hash (about 30 ms) on its next request",
+    },
+    "mask_cache_entries": {
+        "value": 10000,
+        "type": int,
+        "env": "FOLLOWUPS_MASK_CACHE_ENTRIES",
+        "metavar": "N",
+        "min": 0,
+        "help": "busy blocks of private follow-ups each server process keeps for readers who see them masked "
+                "(about 1 KB each); one not kept is parsed and masked again when read",
+    },
+    "export_cache_entries": {
+        "value": 10000,
+        "type": int,
+        "env": "FOLLOWUPS_EXPORT_CACHE_ENTRIES",
+        "metavar": "N",
+        "min": 0,
+        "help": "follow-ups each process keeps rendered for record exports and feeds (about 1.5 KB each); one not "
+                "kept is read and rendered again",
+    },
+    "overlap_cache_entries": {
+        "value": 50000,
+        "type": int,
+        "env": "FOLLOWUPS_OVERLAP_CACHE_ENTRIES",
+        "metavar": "N",
+        "min": 0,
+        "help": "calendar objects whose occurrences each server process keeps indexed for time-range queries "
+                "(about 1.5 KB each); one not kept is parsed again by the next query that needs it",
+    },
+    "timezone_cache_entries": {
+        "value": 1000,
+        "type": int,
+        "env": "FOLLOWUPS_TIMEZONE_CACHE_ENTRIES",
+        "metavar": "N",
+        "min": 0,
+        "help": "time zones each process keeps by the TZIDs clients name (about 2 KB each); one not kept is "
+                "looked up again",
+    },
 }
 
 _KINDS = {int: "a whole number", float: "a number", str: "text"}
@@ -290,6 +335,11 @@ class Settings:
     public_url: str = SCHEMA["public_url"]["value"]
     max_feed_objects: int = SCHEMA["max_feed_objects"]["value"]
     feed_cache_mb: int = SCHEMA["feed_cache_mb"]["value"]
+    login_cache_entries: int = SCHEMA["login_cache_entries"]["value"]
+    mask_cache_entries: int = SCHEMA["mask_cache_entries"]["value"]
+    export_cache_entries: int = SCHEMA["export_cache_entries"]["value"]
+    overlap_cache_entries: int = SCHEMA["overlap_cache_entries"]["value"]
+    timezone_cache_entries: int = SCHEMA["timezone_cache_entries"]["value"]
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from server.cli import records as cli_records
 from server.cli import team as cli_team
 from server.cli import views as cli_views
 from server.cli.common import PROG, Context, Parser, Progress, emit_json, non_negative_int
+from server.services import caches
 from store.errors import Conflict, InvalidFollowup, NotFound, StoreError
 
 EXIT_FAILURE = 1
@@ -187,6 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings, config_file = config.resolve(getattr(args, "config", None), flag_values(args))
         mapping.configure_limits(mapping.Limits.from_settings(settings))
+        caches.configure(settings)
         ctx = Context(args=args, url=settings.database or db.default_url(), settings=settings,
                       config_file=config_file)
         return int(handler(ctx))

@@ -42,7 +42,7 @@ from server.dav.health import Health
 from server.dav.logindelay import LoginDelay, slots_for
 from server.dav.radicale_config import radicale_configuration
 from server.services import auth as logins
-from server.services import personal
+from server.services import caches, personal
 from server.services.errors import BodyTooLarge, Forbidden, InvalidFollowup
 from server.services.projection import BOOKINGS, COMPONENTS
 from store import db
@@ -305,6 +305,7 @@ def make_app(settings: Settings) -> requestlog.RequestLog:
     requestlog.configure()
     logins.configure(settings)
     mapping.configure_limits(mapping.Limits.from_settings(settings))
+    caches.configure(settings)
     personal.configure(settings)
     engine = db.get_engine(settings.database or None)
     app = Application(RadicaleApplication(configuration), settings, engine)

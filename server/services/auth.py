@@ -34,6 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from server.config import ConfigError, Settings
 from server.services.htpasswd import HtpasswdFile
 from server.services.htpasswd import verify as verify_htpasswd
+from server.services.lru import Lru
 from server.services.transaction import transaction
 from store.calendar import CalendarReader
 from store.domain import Source
@@ -44,7 +45,8 @@ log = logging.getLogger("followups.auth")
 HASHER = argon2.PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1, type=argon2.Type.ID)
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 VERIFIED_SECONDS = 300.0
-_VERIFIED: dict[tuple[str, str], tuple[str, float]] = {}
+VERIFIED: Lru[tuple[str, str], tuple[str, float]] = Lru(10_000)
+"""Recent successful logins and until when they hold; bounded by ``login_cache_entries``."""
 _SALT = secrets.token_bytes(16)
 
 
@@ -145,16 +147,14 @@ def authenticate(engine: Engine, login: str, password: str) -> bool:
     if not stored:
         return False
     now = time.monotonic()
-    hit = _VERIFIED.get(_verified_key(login, password, stored))
+    hit = VERIFIED.get(_verified_key(login, password, stored))
     if hit is not None and hit[1] > now:
         return True
     if not _check(stored, password):
         return False
     if _BACKEND.htpasswd is None and needs_rehash(stored):
         stored = _upgrade(engine, login, stored, password)
-    if len(_VERIFIED) > 10_000:
-        _VERIFIED.clear()
-    _VERIFIED[_verified_key(login, password, stored)] = (stored, now + VERIFIED_SECONDS)
+    VERIFIED.put(_verified_key(login, password, stored), (stored, now + VERIFIED_SECONDS))
     return True
 
 
@@ -175,5 +175,5 @@ def recently_verified(conn: Connection, login: str, password: str) -> bool:
     stored = _stored(conn, login)
     if not stored:
         return False
-    hit = _VERIFIED.get(_verified_key(login, password, stored))
+    hit = VERIFIED.get(_verified_key(login, password, stored))
     return hit is not None and hit[1] > time.monotonic()

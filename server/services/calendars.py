@@ -12,8 +12,6 @@ here knows HTTP: errors are ``server.services.errors``, and
 from __future__ import annotations
 
 import json
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -36,6 +34,7 @@ from server.services.errors import (
     UidConflict,
     check_preconditions,
 )
+from server.services.lru import Lru
 from server.services.projection import BOOKINGS, MEETINGS, TASKS, USER_COLLECTIONS, Target
 from server.services.transaction import ATTEMPTS, pause, retryable, transaction
 from store.calendar import CalendarReader
@@ -238,23 +237,17 @@ def in_range(engine: Engine, collection_id: int, component: str | None, start: i
         return [_object(o, full) for o in r.in_range(collection_id, component, start, end)]
 
 
-_OVERLAP_CACHE: OrderedDict[str, mapping.OverlapIndex] = OrderedDict()
-_OVERLAP_LOCK = threading.Lock()
-OVERLAP_CACHE_SIZE = 50_000
+OVERLAPS: Lru[str, mapping.OverlapIndex] = Lru(50_000)
+"""Instance indexes by object ETag; bounded by ``overlap_cache_entries``."""
 
 
 def _overlap_index(o: ObjectView) -> mapping.OverlapIndex:
     """The object's instance index, built once per object text (keyed by etag)."""
-    with _OVERLAP_LOCK:
-        found = _OVERLAP_CACHE.get(o.etag)
-        if found is not None:
-            _OVERLAP_CACHE.move_to_end(o.etag)
-            return found
+    found = OVERLAPS.get(o.etag)
+    if found is not None:
+        return found
     index = mapping.OverlapIndex(mapping.parse_calendar(o.text))
-    with _OVERLAP_LOCK:
-        _OVERLAP_CACHE[o.etag] = index
-        while len(_OVERLAP_CACHE) > OVERLAP_CACHE_SIZE:
-            _OVERLAP_CACHE.popitem(last=False)
+    OVERLAPS.put(o.etag, index)
     return index
 
 

@@ -35,8 +35,6 @@ owner's copy) and the selection itself.
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
@@ -50,6 +48,7 @@ from mapping.names import PRODID
 from server.services import privacy, projection
 from server.services.directory import DbDirectory
 from server.services.errors import InvalidFollowup, NotFound
+from server.services.lru import Lru
 from server.services.projection import BOOKINGS, MEETINGS, TASKS, USER_COLLECTIONS, Target
 from server.services.transaction import transaction
 from store.calendar import CalendarReader
@@ -62,7 +61,6 @@ WHATS = (*USER_WHATS, *RECORDS)
 TITLES = {"meetings": "Meetings", "tasks": "To-dos and calls", "all": "Meetings and to-dos"}
 FORMAT = "1"
 """Part of every fingerprint: bump it when the text this module writes for the same rows changes."""
-NEUTRAL_CACHE_SIZE = 10_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -245,8 +243,8 @@ def _first(items: Iterable[Any], limit: int | None) -> Iterator[Any]:
 
 # -- texts ----------------------------------------------------------------------------------
 
-_NEUTRAL: OrderedDict[tuple[Any, ...], str] = OrderedDict()
-_LOCK = threading.Lock()
+NEUTRAL: Lru[tuple[Any, ...], str] = Lru(10_000)
+"""Neutral copies by every stored copy's ETag; bounded by ``export_cache_entries``."""
 
 
 class _Followups:
@@ -267,11 +265,7 @@ class _Followups:
 
 
 def _cached(item: _Item) -> str | None:
-    with _LOCK:
-        hit = _NEUTRAL.get(item.key())
-        if hit is not None:
-            _NEUTRAL.move_to_end(item.key())
-        return hit
+    return NEUTRAL.get(item.key())
 
 
 def _neutral(item: _Item, loaded: _Followups) -> str:
@@ -282,10 +276,7 @@ def _neutral(item: _Item, loaded: _Followups) -> str:
         return hit
     f = loaded.get(item.followup_id)
     text = projection.render(projection.copy_for(f, Target("", BOOKINGS), loaded.directory), loaded.directory).text
-    with _LOCK:
-        _NEUTRAL[item.key()] = text
-        while len(_NEUTRAL) > NEUTRAL_CACHE_SIZE:
-            _NEUTRAL.popitem(last=False)
+    NEUTRAL.put(item.key(), text)
     return text
 
 

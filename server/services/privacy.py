@@ -15,16 +15,14 @@ one comparison that needs no look-up.
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections import OrderedDict
 
 import mapping
+from server.services.lru import Lru
 from server.services.projection import USER_COLLECTIONS
 from store.domain import Followup, User
 
-MASK_CACHE_SIZE = 10_000
-_MASKED: OrderedDict[str, tuple[str, str]] = OrderedDict()
-_LOCK = threading.Lock()
+MASKED: Lru[str, tuple[str, str]] = Lru(10_000)
+"""Busy blocks and their ETags by the stored object's ETag; bounded by ``mask_cache_entries``."""
 
 
 def sees_in_full(viewer: str, principal: str, name: str) -> bool:
@@ -43,15 +41,10 @@ def followup_in_full(viewer: User, f: Followup) -> bool:
 def masked(text: str, etag: str) -> tuple[str, str]:
     """The busy block of a stored object and its ETag, made once per stored
     version (keyed by its ETag; bounded)."""
-    with _LOCK:
-        hit = _MASKED.get(etag)
-        if hit is not None:
-            _MASKED.move_to_end(etag)
-            return hit
+    hit = MASKED.get(etag)
+    if hit is not None:
+        return hit
     block = mapping.mask_text(mapping.parse_calendar(text))
     found = (block, '"{}"'.format(hashlib.sha256(block.encode("utf-8")).hexdigest()[:40]))
-    with _LOCK:
-        _MASKED[etag] = found
-        while len(_MASKED) > MASK_CACHE_SIZE:
-            _MASKED.popitem(last=False)
+    MASKED.put(etag, found)
     return found

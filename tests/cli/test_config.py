@@ -53,6 +53,11 @@ SAMPLES: dict[str, tuple[Any, Any, Any]] = {
     "public_url": ("https://a.example", "https://b.example", "https://c.example"),
     "max_feed_objects": (10, 20, 30),
     "feed_cache_mb": (0, 1, 2),
+    "login_cache_entries": (0, 1, 2),
+    "mask_cache_entries": (0, 1, 2),
+    "export_cache_entries": (0, 1, 2),
+    "overlap_cache_entries": (0, 1, 2),
+    "timezone_cache_entries": (0, 1, 2),
 }
 PASSWORD = "s3cret"
 
