@@ -1,6 +1,7 @@
 """Benchmark: this server against vanilla Radicale 3.9 on the same objects.
 
     python -m benchmarks.bench --n 10000 [--repeat 5] [--database URL] [--out FILE]
+    python -m benchmarks.bench --database postgresql://postgres@127.0.0.1:5432/test
     python -m benchmarks.bench --check-only          # CI: N=200, one repetition
 
 Builds N follow-ups of one user (a seeded, realistic mix; see
@@ -9,6 +10,10 @@ Builds N follow-ups of one user (a seeded, realistic mix; see
 store rendered into Radicale's filesystem storage, starts both servers as
 subprocesses and times real CalDAV requests against each, checking every
 answer. Exits 1 when an answer is wrong; timings are reported, never asserted.
+
+On PostgreSQL the run gets a schema of its own in the given database, dropped
+afterwards (as the load test and the test suite do), so a shared server can be
+used without emptying it; the report names the database and its version.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from benchmarks import data as data
 from benchmarks import dav as dav
 from benchmarks import report as report
 from benchmarks import servers as servers
+from benchmarks.loadsetup import Schema
 from benchmarks.report import OURS, RADICALE, Results
 from server.services.projection import MEETINGS, TASKS
 from server.services.transaction import transaction
@@ -222,7 +228,7 @@ def warm_phase(b: Bench) -> tuple[Side, Side]:
         for side in order:
             for coll in COLLECTIONS:
                 measure_collection(b, side, coll, rep)
-        progress(b, f"repetition {rep + 1}/{b.args.repeat} done")
+        progress(f"repetition {rep + 1}/{b.args.repeat} done")
     for side in (ours, theirs):
         b.results.rss[side.key] = side.process.peak_rss_mib()
         side.process.stop()
@@ -256,17 +262,18 @@ def restart_phase(b: Bench, ours: Side, theirs: Side) -> None:
             theirs.process = start(b, RADICALE)
             first_request(b, theirs, "restart")
             theirs.process.stop()
-    progress(b, "restarts done")
+    progress("restarts done")
 
 
-def progress(b: Bench, message: str) -> None:
+def progress(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def output(b: Bench, command: str) -> list[str]:
     r = b.results
-    lines = [f"## followup-caldav vs Radicale: N = {b.args.n} follow-ups", "", f"- command: `{command}`",
-             *report.machine(b.database), *describe(b),
+    store = report.database_name(b.database)
+    title = f"## followup-caldav vs Radicale: N = {b.args.n} follow-ups, our store on {store}"
+    lines = [title, "", f"- command: `{command}`", *report.machine(b.database), *describe(b),
              f"- CRM bulk load: {r.bulk_count} follow-ups in {r.bulk_seconds:.2f} s = {r.bulk_rate:,.0f}/s "
              f"(services.create_many, rendering included; target >= {report.BULK_TARGET:,.0f}/s)", ""]
     lines += report.table(r) + [""] + report.method_notes(r, b.args.repeat)
@@ -284,10 +291,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--cold-repeat", type=int, default=None,
                    help="Radicale restarts without its cache (each parses every item, about a minute at "
                         "N=10000; default: --repeat)")
-    p.add_argument("--database", metavar="URL", help="an empty store (default: a temporary SQLite file)")
+    p.add_argument("--database", metavar="URL", help="SQLite or PostgreSQL URL of an empty store (default: a "
+                                                     "temporary SQLite file)")
+    p.add_argument("--fresh-schema", action=argparse.BooleanOptionalAction, default=True,
+                   help="PostgreSQL: run in a new schema of that database, dropped afterwards (default); "
+                        "--no-fresh-schema uses the URL as given, which must hold an empty store")
     p.add_argument("--out", metavar="FILE", help="also write the markdown report here")
     p.add_argument("--seed", type=int, default=data.SEED, help="dataset seed")
-    p.add_argument("--keep", metavar="DIR", help="work in DIR and keep it (database, Radicale folder, logs)")
+    p.add_argument("--keep", metavar="DIR", help="work in DIR and keep it (database or PostgreSQL schema, "
+                                                 "Radicale folder, logs)")
     p.add_argument("--check-only", action="store_true",
                    help="CI: small N, one repetition, check every answer; exit 1 on a wrong one")
     args = p.parse_args(argv)
@@ -300,11 +312,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def run(args: argparse.Namespace, workdir: Path, command: str) -> int:
     from store import db
 
-    database = db.normalize_url(args.database) if args.database else f"sqlite:///{workdir / 'bench.db'}"
+    url = args.database or f"sqlite:///{workdir / 'bench.db'}"
+    if not db.normalize_url(url).startswith("postgresql") or not args.fresh_schema:
+        return run_on(args, workdir, db.normalize_url(url), command)
+    with Schema(url, keep=bool(args.keep), prefix="bench_") as schema:
+        progress(f"PostgreSQL schema {schema.name}")
+        return run_on(args, workdir, db.normalize_url(schema.url), command)
+
+
+def run_on(args: argparse.Namespace, workdir: Path, database: str, command: str) -> int:
     b = Bench(args, workdir, database)
-    progress(b, f"loading {args.n} follow-ups")
+    progress(f"loading {args.n} follow-ups")
     load(b)
-    progress(b, "starting the servers (Radicale's first request parses every item)")
+    progress("starting the servers (Radicale's first request parses every item)")
     ours, theirs = warm_phase(b)
     restart_phase(b, ours, theirs)
     lines = output(b, command)

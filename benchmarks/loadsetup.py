@@ -118,13 +118,13 @@ def start_radicale(url: str, workdir: Path, logins: list[str]) -> servers.Server
 class Schema:
     """A fresh PostgreSQL schema for the run (the URL's search_path set to it), dropped afterwards."""
 
-    def __init__(self, url: str, keep: bool = False) -> None:
+    def __init__(self, url: str, keep: bool = False, prefix: str = "load_") -> None:
         from sqlalchemy import create_engine
 
         from store import db
 
         self.keep = keep
-        self.name = "load_" + uuid.uuid4().hex[:12]
+        self.name = prefix + uuid.uuid4().hex[:12]
         self.admin = create_engine(db.normalize_url(url), isolation_level="AUTOCOMMIT")
         self.url = f"{url}{'&' if '?' in url else '?'}options={quote(f'-csearch_path={self.name}')}"
 

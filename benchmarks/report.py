@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import sqlite3
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -108,10 +109,28 @@ def machine(database: str) -> list[str]:
         ram = f"{mem_kib / 1024 / 1024:.1f} GiB"
     except (OSError, StopIteration):
         ram = "unknown"
-    backend = database.split(":", 1)[0]
     return [f"- machine: nproc {os.cpu_count()}, CPU {model}, RAM {ram}, {platform.system()} {platform.release()}",
             f"- software: Python {platform.python_version()}, Radicale {radicale.VERSION}, "
-            f"SQLAlchemy {sqlalchemy.__version__}, our store on {backend}"]
+            f"SQLAlchemy {sqlalchemy.__version__}, our store on {database_version(database)}"]
+
+
+def database_name(database: str) -> str:
+    return "PostgreSQL" if database.startswith("postgresql") else "SQLite"
+
+
+def database_version(database: str) -> str:
+    """The store's engine and version as the server reports it, so two tables
+    of one README say which database each ran on."""
+    from sqlalchemy import text
+
+    from store import db
+
+    if database_name(database) == "SQLite":
+        return f"SQLite {sqlite3.sqlite_version}"
+    with db.get_engine(database).connect() as conn:
+        version = str(conn.execute(text("SHOW server_version")).scalar())
+    db.dispose_all()
+    return f"PostgreSQL {version}"
 
 
 def method_notes(r: Results, repeat: int) -> list[str]:

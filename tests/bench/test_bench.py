@@ -1,21 +1,52 @@
 """The benchmark's CI mode: a small dataset, every answer of both servers
-checked, no timing asserted."""
+checked, no timing asserted; on SQLite and, in a schema of its own that it
+drops afterwards, on PostgreSQL."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from sqlalchemy import create_engine, text
+
+from store import db
+from tests.conftest import PG_URL
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_check_only_exits_0_on_sqlite(tmp_path: Path) -> None:
+def check_only(tmp_path: Path, *options: str) -> tuple[str, str]:
+    """Run ``--check-only`` at N=200; the markdown report and the progress lines."""
     report = tmp_path / "bench.md"
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench", "--check-only", "--n", "200", "--out", str(report)],
+        [sys.executable, "-m", "benchmarks.bench", "--check-only", "--n", "200", "--out", str(report), *options],
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
-    text = report.read_text(encoding="utf-8")
-    assert "all checked, all right" in text
-    assert "| incremental sync after one change | meetings |" in text
+    return report.read_text(encoding="utf-8"), done.stderr
+
+
+def test_check_only_exits_0_on_sqlite(tmp_path: Path) -> None:
+    report, _ = check_only(tmp_path)
+    assert "all checked, all right" in report
+    assert "| incremental sync after one change | meetings |" in report
+    assert "our store on SQLite 3." in report
+
+
+@pytest.mark.postgres
+def test_check_only_on_postgresql_drops_its_schema(tmp_path: Path) -> None:
+    if not PG_URL:
+        pytest.skip("PostgreSQL: set FOLLOWUPS_TEST_PG=postgresql://postgres@127.0.0.1:5432/test")
+    report, progress = check_only(tmp_path, "--database", PG_URL)
+    assert "all checked, all right" in report
+    assert "N = 200 follow-ups, our store on PostgreSQL" in report
+    assert re.search(r"our store on PostgreSQL \d+\.\d+", report)
+    found = re.search(r"PostgreSQL schema (bench_\w+)", progress)
+    assert found, progress
+    admin = create_engine(db.normalize_url(PG_URL))
+    with admin.connect() as conn:
+        left = conn.execute(text("SELECT count(*) FROM pg_namespace WHERE nspname = :n"), {"n": found[1]}).scalar()
+    admin.dispose()
+    assert left == 0
