@@ -1,8 +1,9 @@
 """Free/busy: when a colleague or a resource is busy (RFC 4791 7.10, RFC 6638 3.2.5).
 
 Busy time only: a busy (OPAQUE), not cancelled meeting or made call the user
-owns (BUSY, or BUSY-TENTATIVE while its status is tentative), one they were
-invited to and accepted (BUSY), or have not answered or answered tentatively
+owns (BUSY: the CRM keeps no tentative status of its own; a client's
+STATUS:TENTATIVE stays in its text only), one they were invited to and
+accepted (BUSY), or have not answered or answered tentatively
 (BUSY-TENTATIVE), and an OPAQUE, not cancelled event of their own personal
 calendars (BUSY: the spec counts those in the owner's own free/busy); for a
 resource, every booking it did not decline (BUSY).
