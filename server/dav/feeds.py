@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import gzip
 import logging
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, time
 from email.utils import format_datetime, parsedate_to_datetime
@@ -70,40 +68,7 @@ def handles(path: str) -> bool:
 # -- the cache ----------------------------------------------------------------------------------------
 
 
-class BodyCache:
-    """Rendered feed bodies, least recently used out first, at most ``limit`` bytes in all."""
-
-    def __init__(self) -> None:
-        self._items: OrderedDict[tuple[str, int, str, str], bytes] = OrderedDict()
-        self._size = 0
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[str, int, str, str]) -> bytes | None:
-        with self._lock:
-            body = self._items.get(key)
-            if body is not None:
-                self._items.move_to_end(key)
-            return body
-
-    def put(self, key: tuple[str, int, str, str], body: bytes, limit: int) -> None:
-        with self._lock:
-            if len(body) <= limit and key not in self._items:
-                self._items[key] = body
-                self._size += len(body)
-            while self._size > limit and self._items:
-                self._size -= len(self._items.popitem(last=False)[1])
-
-    @property
-    def size(self) -> int:
-        return self._size
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-            self._size = 0
-
-
-CACHE = BodyCache()
+CACHE = service.BODIES
 
 
 # -- request headers ------------------------------------------------------------------------------------
@@ -204,7 +169,7 @@ def _serve(engine: Engine, settings: Settings, environ: dict[str, Any], start_re
             else not_modified_since(environ.get("HTTP_IF_MODIFIED_SINCE"), modified)):
         start_response("304 Not Modified", headers)
         return []
-    body = _body(engine, settings, feed, selection, etag, zipped)
+    body = _body(engine, feed, selection, etag, zipped)
     headers += [("Content-Type", "text/calendar; charset=utf-8"), ("Content-Length", str(len(body))),
                 ("Content-Disposition", f'inline; filename="{_filename(feed)}"'),
                 ("X-Content-Type-Options", "nosniff")]
@@ -221,25 +186,21 @@ def _window_moved(feed: service.Feed) -> datetime:
     return datetime.combine(datetime.now(zone).date(), time(0), zone).astimezone(UTC)
 
 
-def _body(engine: Engine, settings: Settings, feed: service.Feed, selection: export.Selection, etag: str,
-          zipped: bool) -> bytes:
+def _body(engine: Engine, feed: service.Feed, selection: export.Selection, etag: str, zipped: bool) -> bytes:
     """The feed's body for ``etag`` (gzipped when ``zipped``): from the cache, else rendered
     and kept. Two threads that miss at once both render; the cache keeps one copy."""
-    limit = settings.feed_cache_mb * 1024 * 1024
     where = str(engine.url)
     key = (where, feed.id, etag, "gzip" if zipped else "identity")
-    body = CACHE.get(key) if limit else None
+    body = CACHE.get(key)
     if body is not None:
         return body
     plain_key = (where, feed.id, etag, "identity")
-    plain = CACHE.get(plain_key) if zipped and limit else None
+    plain = CACHE.get(plain_key) if zipped else None
     if plain is None:
         plain = export.export_text(engine, selection).encode("utf-8")
-        if limit:
-            CACHE.put(plain_key, plain, limit)
+        CACHE.put(plain_key, plain)
     if not zipped:
         return plain
     body = gzip.compress(plain, GZIP_LEVEL, mtime=0)
-    if limit:
-        CACHE.put(key, body, limit)
+    CACHE.put(key, body)
     return body

@@ -30,6 +30,7 @@ from sqlalchemy import Engine
 
 from server.config import Settings
 from server.services import export
+from server.services.lru import Lru
 from server.services.transaction import retried, transaction
 from store.errors import InvalidFollowup, NotFound
 from store.feeds import StoredFeed
@@ -43,6 +44,10 @@ MAX_WINDOW_DAYS = 1830
 what one fetch may have to render stays bounded (with ``max_feed_objects``)."""
 TOKEN_BYTES = 32
 """Random bytes in a token (256 bits; the issue asks for at least 128)."""
+BODIES: Lru[tuple[str, int, str, str], bytes] = Lru(32 * 1024 * 1024, weigh=len)
+"""Rendered feed bodies by (database, feed id, ETag, encoding), at most ``feed_cache_mb``
+bytes in all (:mod:`server.services.caches`), so clients that poll without
+validators do not re-render an unchanged feed."""
 WHAT_HELP = "meetings, tasks, all, or company:ID, person:ID, sale:ID, project:ID"
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
@@ -19,11 +19,17 @@ V = TypeVar("V")
 
 
 class Lru(Generic[K, V]):
-    """At most ``entries`` values (0: none kept), the least recently used dropped first."""
+    """At most ``entries`` values (0: none kept), the least recently used dropped first.
 
-    def __init__(self, entries: int) -> None:
+    With ``weigh``, ``entries`` bounds the sum of the values' weights instead
+    (e.g. ``len`` of bytes: a bound in bytes), and a value heavier than the
+    whole bound is not kept."""
+
+    def __init__(self, entries: int, weigh: Callable[[V], int] | None = None) -> None:
         self._items: OrderedDict[K, V] = OrderedDict()
         self._lock = threading.Lock()
+        self._weigh = weigh or (lambda value: 1)
+        self._weight = 0
         self.entries = entries
 
     def get(self, key: K) -> V | None:
@@ -35,8 +41,12 @@ class Lru(Generic[K, V]):
 
     def put(self, key: K, value: V) -> None:
         with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._weight -= self._weigh(old)
+            if self._weigh(value) <= self.entries:
+                self._items[key] = value
+                self._weight += self._weigh(value)
             self._trim()
 
     def resize(self, entries: int) -> None:
@@ -48,10 +58,16 @@ class Lru(Generic[K, V]):
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self._weight = 0
 
     def __len__(self) -> int:
         return len(self._items)
 
+    @property
+    def size(self) -> int:
+        """The sum of the kept values' weights (their number without ``weigh``)."""
+        return self._weight
+
     def _trim(self) -> None:
-        while len(self._items) > self.entries:
-            self._items.popitem(last=False)
+        while self._weight > self.entries and self._items:
+            self._weight -= self._weigh(self._items.popitem(last=False)[1])

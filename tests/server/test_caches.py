@@ -18,7 +18,7 @@ import mapping
 from server import config
 from server.cli.main import main as cli_main
 from server.dav.app import make_app
-from server.services import auth, caches, calendars, export, privacy
+from server.services import auth, caches, calendars, export, feeds, privacy
 from server.services import followups as services
 from server.services.lru import Lru
 from server.services.transaction import transaction
@@ -74,6 +74,30 @@ def test_the_lru_keeps_the_most_recently_used_up_to_its_bound() -> None:
     lru.resize(0)
     lru.put("d", 4)
     assert (lru.get("d"), len(lru)) == (None, 0)
+
+
+def test_a_weighed_lru_bounds_the_sum_of_its_values() -> None:
+    """Feed bodies are bounded in bytes (feed_cache_mb): a body larger than the
+    bound is not kept, and older ones go to make room."""
+    lru: Lru[str, bytes] = Lru(10, weigh=len)
+    lru.put("a", b"1234")
+    lru.put("b", b"12345")
+    assert (lru.size, len(lru)) == (9, 2)
+    lru.put("c", b"123")
+    assert (lru.get("a"), lru.get("b"), lru.get("c"), lru.size) == (None, b"12345", b"123", 8)
+    lru.put("big", b"x" * 11)
+    assert (lru.get("big"), lru.size) == (None, 8)
+    lru.put("b", b"1")
+    assert lru.size == 4
+
+
+def test_feed_bodies_follow_their_setting() -> None:
+    caches.configure(config.load(None, {"feed_cache_mb": "1"}, {}))
+    try:
+        assert feeds.BODIES.entries == 1024 * 1024
+    finally:
+        caches.configure(DEFAULTS)
+    assert feeds.BODIES.entries == DEFAULTS.feed_cache_mb * 1024 * 1024
 
 
 def test_busy_blocks_and_overlap_indexes_stay_within_their_bounds(small: None) -> None:
