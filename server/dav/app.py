@@ -234,7 +234,7 @@ class Application:
         """403 saying why for MKCALENDAR or MKCOL of a name in one's own home that
         is the CRM's (``meetings``...) or cannot be a calendar's; the rest is
         Radicale's and the storage plugin's (``server.services.personal``)."""
-        found = put.credentials(environ)
+        found = basic_auth.credentials(environ)
         if found is not None and found[0] == parts[0]:
             personal.refuse_name(parts[1])
 

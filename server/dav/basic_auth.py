@@ -20,6 +20,14 @@ class Malformed(ValueError):
     """A Basic header whose credentials cannot be read."""
 
 
+def credentials(environ: dict[str, Any]) -> tuple[str, str] | None:
+    """The request's Basic credentials (login, password), or None: absent or malformed."""
+    try:
+        return parse(environ.get("HTTP_AUTHORIZATION", ""))
+    except Malformed:
+        return None
+
+
 def parse(header: str) -> tuple[str, str] | None:
     """The login and password of a Basic header; None for no header or
     another scheme. Raises :class:`Malformed` for a Basic header that is not

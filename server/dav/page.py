@@ -136,10 +136,7 @@ def _allow(method: str, *allowed: str) -> None:
 def _login(engine: Engine, environ: dict[str, Any]) -> str | None:
     """The request's login when its Basic credentials are right (the same
     check as CalDAV's, ``server.services.auth.authenticate``), else None."""
-    try:
-        found = basic_auth.parse(environ.get("HTTP_AUTHORIZATION", ""))
-    except basic_auth.Malformed:
-        return None
+    found = basic_auth.credentials(environ)
     if found is None or not auth.authenticate(engine, *found):
         return None
     return found[0]

@@ -23,14 +23,6 @@ from server.services import auth, calendars
 from server.services.errors import NotFound
 
 
-def credentials(environ: dict[str, Any]) -> tuple[str, str] | None:
-    """The request's Basic credentials (read by ``server.dav.basic_auth``, as for Radicale)."""
-    try:
-        return basic_auth.parse(environ.get("HTTP_AUTHORIZATION", ""))
-    except basic_auth.Malformed:
-        return None
-
-
 class _Unverified(Exception):
     """The login was not checked recently: check it outside the transaction."""
 
@@ -59,7 +51,7 @@ def handle(engine: Engine, environ: dict[str, Any], parts: list[str], raw: bytes
     """The answer to a PUT of ``raw`` (parsed: ``cal``) at /parts[0]/parts[1]/parts[2],
     or None to let Radicale answer it."""
     principal, name, href = parts
-    found = credentials(environ)
+    found = basic_auth.credentials(environ)
     if (found is None or not calendars.may_write(found[0], principal, name)
             or not pathutils.is_safe_filesystem_path_component(href)):
         return None

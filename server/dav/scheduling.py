@@ -29,7 +29,7 @@ from icalendar import Calendar
 from sqlalchemy import Engine
 
 from server.dav import errors
-from server.dav.put import credentials
+from server.dav.basic_auth import credentials
 from server.services import auth, calendars, freebusy
 from server.services.errors import Forbidden, InvalidCalendarData, InvalidFollowup
 
