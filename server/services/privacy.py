@@ -14,11 +14,9 @@ one comparison that needs no look-up.
 
 from __future__ import annotations
 
-import hashlib
-
 import mapping
 from server.services.lru import Lru
-from server.services.projection import USER_COLLECTIONS
+from server.services.projection import USER_COLLECTIONS, etag_of
 from store.domain import Followup, User
 
 MASKED: Lru[str, tuple[str, str]] = Lru(10_000)
@@ -45,6 +43,6 @@ def masked(text: str, etag: str) -> tuple[str, str]:
     if hit is not None:
         return hit
     block = mapping.mask_text(mapping.parse_calendar(text))
-    found = (block, '"{}"'.format(hashlib.sha256(block.encode("utf-8")).hexdigest()[:40]))
+    found = (block, etag_of(block))
     MASKED.put(etag, found)
     return found
