@@ -387,6 +387,21 @@ class CalendarReader:
             found += self.conn.execute(stmt.where(ObjectRow.href.in_(wanted[first:first + BATCH])))
         return found
 
+    def listing(self, collection_id: int, hrefs: Iterable[str] | None = None, texts: bool = False) -> list[Any]:
+        """The members' href, etag, component and modified_at (and text when
+        ``texts``), by href as :meth:`objects` orders them; only those at
+        ``hrefs`` when given (unordered). A listing of ETags reads no text."""
+        columns = [ObjectRow.href, ObjectRow.etag, ObjectRow.component, ObjectRow.modified_at]
+        stmt = select(*columns, ObjectRow.text) if texts else select(*columns)
+        stmt = stmt.where(ObjectRow.collection_id == collection_id)
+        if hrefs is None:
+            return list(self.conn.execute(stmt.order_by(ObjectRow.href)))
+        wanted = list(dict.fromkeys(hrefs))
+        found: list[Any] = []
+        for first in range(0, len(wanted), BATCH):
+            found += self.conn.execute(stmt.where(ObjectRow.href.in_(wanted[first:first + BATCH])))
+        return found
+
     def in_range(self, collection_id: int, component: str | None, start: int, end: int) -> list[Any]:
         """Members whose indexed range overlaps [start, end)."""
         stmt = _OBJECTS.where(ObjectRow.collection_id == collection_id,

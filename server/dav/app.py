@@ -37,7 +37,7 @@ from sqlalchemy import Engine
 import mapping
 from mapping import plain
 from server.config import Settings
-from server.dav import basic_auth, context, errors, feeds, page, put, requestlog, scheduling
+from server.dav import basic_auth, context, errors, feeds, listing, page, put, requestlog, scheduling
 from server.dav.health import Health
 from server.dav.logindelay import LoginDelay, slots_for
 from server.dav.radicale_config import radicale_configuration
@@ -147,6 +147,11 @@ class Application:
                 return page.handle(self.engine, self.settings, environ, start_response)
             if method in XML_METHODS:
                 check_xml(self._body(environ))
+            if len(parts) == 2 and method in listing.METHODS:
+                body = self._body(environ) if method != "GET" else b""
+                listed = listing.handle(self, environ, method, parts, body, start_response)
+                if listed is not None:
+                    return listed
             if method == "PUT":
                 answer = self._put(environ)
             elif method == "REPORT" and len(parts) == 2:

@@ -128,8 +128,6 @@ def outbox_post(engine: Engine, user: str, parts: list[str], body: bytes) -> err
             known[principal] = freebusy.periods(engine, principal, start, end)
         found = known[principal]
         ET.SubElement(response, f"{{{C}}}calendar-data").text = freebusy.vfreebusy(found, start, end, extra, "REPLY")
-    ET.register_namespace("D", D)
-    ET.register_namespace("C", C)
     text = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return "200 OK", [("Content-Type", "application/xml; charset=utf-8")], text
 
@@ -187,8 +185,6 @@ def principal_properties(engine: Engine, login: str, body: bytes) -> bytes:
             response.remove(missing)
     if not changed:
         return body
-    ET.register_namespace("D", D)
-    ET.register_namespace("C", C)
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
 

@@ -223,6 +223,42 @@ def collection(engine: Engine, login: str, name: str, with_items: bool = False,
         return view
 
 
+@dataclass(frozen=True)
+class Member:
+    """What a listing of a calendar shows of one object: no text unless asked."""
+    href: str
+    etag: str
+    component: str
+    modified: datetime | str
+    """When it last changed: a datetime as read, or already an HTTP date."""
+    text: str | None = None
+
+    @property
+    def last_modified(self) -> str:
+        return self.modified if isinstance(self.modified, str) else http_date(self.modified)
+
+
+def own_members(engine: Engine, login: str, password: str, name: str, hrefs: Iterable[str] | None = None,
+                texts: bool = False) -> tuple[CollectionView, list[Member]] | None:
+    """``login``'s own calendar ``name`` and its members (those at ``hrefs``
+    when given), for the listings ``server.dav.listing`` answers itself; None
+    unless the password was accepted in the last minutes (never hashes here:
+    Radicale's path checks it) and the calendar exists. The owner sees every
+    object in full (no masking), so this is only ever the owner's view."""
+    if not may_write(login, login, name):
+        return None
+    with engine.connect() as conn:
+        if not auth.recently_verified(conn, login, password):
+            return None
+        r = CalendarReader(conn)
+        row = r.collection(login, name)
+        if row is None:
+            return None
+        view = _collection(r.instance_id(), row)
+        rows = r.listing(row.id, hrefs, texts)
+    return view, [Member(o.href, o.etag, o.component, o.modified_at, o.text if texts else None) for o in rows]
+
+
 def objects(engine: Engine, collection_id: int, hrefs: Iterable[str] | None = None,
             full: bool = True) -> list[ObjectView]:
     """Members (those at ``hrefs``), masked where private unless ``full``."""

@@ -1,0 +1,309 @@
+"""The listings answered in our WSGI layer (server.dav.listing) carry the
+same bytes and headers as Radicale's own answers to the same requests.
+
+Each request is sent twice to a real server: once answered by the listing
+code, once with it switched off (Radicale answers, through our storage
+plugin), and the two answers are compared byte for byte. A spy checks that
+the first really was answered by the listing code (or, for the shapes it
+leaves alone, that it was not).
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from radicale import storage as radicale_storage
+
+from server.dav import listing
+from store.domain import Recurrence
+from tests.server.caldav_support import XMLNS, LiveServer, crm_meeting, crm_todo, ical, vevent, vtodo
+
+SKIPPED_HEADERS = {"date", "server"}
+
+
+@pytest.fixture
+def spy(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bool]]:
+    """Whether each request was answered by the listing code (True) or left to Radicale."""
+    answered: list[bool] = []
+    original = listing.handle
+
+    def handle(*args: Any, **kwargs: Any) -> Any:
+        result = original(*args, **kwargs)
+        answered.append(result is not None)
+        return result
+
+    monkeypatch.setattr(listing, "handle", handle)
+    yield answered
+
+
+def _headers(r: requests.Response) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in r.raw.headers.items() if k.lower() not in SKIPPED_HEADERS]
+
+
+def _both(live: LiveServer, spy: list[bool], method: str, path: str, body: str = "", fast: bool = True,
+          **headers: str) -> requests.Response:
+    """The request answered by the listing code and by Radicale: the same status,
+    headers and bytes (raw: a gzipped body is compared compressed)."""
+    headers = {k.replace("_", "-"): v for k, v in headers.items()}
+    dav = live.dav()
+    dav.request("PROPFIND", "anna/", "", Depth="0")  # the login is checked (Radicale's path) first
+    spy.clear()
+    data = body.encode("utf-8") if body else None
+    ours = dav.session.request(method, dav.url(path), data=data, headers=headers, stream=True, timeout=30)
+    ours_bytes = ours.raw.read()
+    assert spy == [fast], f"{method} {path}: answered by the listing code: {spy}, expected {fast}"
+    listing.ENABLED = False
+    try:
+        theirs = dav.session.request(method, dav.url(path), data=data, headers=headers, stream=True, timeout=30)
+        theirs_bytes = theirs.raw.read()
+    finally:
+        listing.ENABLED = True
+    assert ours.status_code == theirs.status_code, (ours.status_code, theirs.status_code)
+    assert _headers(ours) == _headers(theirs)
+    assert ours_bytes == theirs_bytes, (ours_bytes[:3000], theirs_bytes[:3000])
+    gzipped = ours.headers.get("Content-Encoding") == "gzip"
+    ours._content = gzip.decompress(ours_bytes) if gzipped else ours_bytes  # for the caller's own checks
+    return ours
+
+
+@pytest.fixture
+def calendars(live: LiveServer) -> LiveServer:
+    """anna's calendars with CRM objects (a series, a private one, a to-do),
+    objects a client wrote (XML specials, an unknown namespace's property,
+    LF line ends) and a personal calendar with a journal."""
+    engine = live.engine
+    crm_meeting(engine, title="Budget & <review>")
+    crm_meeting(engine, title="Weekly", start=datetime(2026, 3, 2, 8, 0, tzinfo=UTC),
+                recurrence=Recurrence("FREQ=WEEKLY;COUNT=5"))
+    crm_meeting(engine, title="Doctor", private=True,
+                start=datetime(2026, 3, 4, 15, 0, tzinfo=UTC))
+    crm_todo(engine, title="Send the offer")
+    dav = live.dav()
+    assert dav.put("anna/meetings/client-made.ics", vevent("client-1", "Lunch <&> \"quoted\"")).status_code == 201
+    lf = vevent("client-lf", "LF only", start=datetime(2026, 3, 9, 9, tzinfo=UTC)).replace("\r\n", "\n")
+    assert dav.put("anna/meetings/lf.ics", lf).status_code == 201
+    assert dav.put("anna/tasks/t%C3%B8do.ics", vtodo("client-todo", "Grønn")).status_code == 201
+    body = (f'<?xml version="1.0" encoding="utf-8"?><C:mkcalendar{XMLNS}><D:set><D:prop>'
+            "<D:displayname>Family &amp; friends</D:displayname></D:prop></D:set></C:mkcalendar>")
+    assert dav.request("MKCALENDAR", "anna/family/", body).status_code == 201
+    journal = ical("BEGIN:VJOURNAL", "UID:journal-1", "DTSTAMP:20260101T000000Z", "DTSTART;VALUE=DATE:20260302",
+                   "SUMMARY:Notes", "END:VJOURNAL")
+    assert dav.put("anna/family/j.ics", journal).status_code == 201
+    assert dav.put("anna/family/e.ics", vevent("family-1", "Dinner",
+                                               start=datetime(2026, 3, 7, 18, tzinfo=UTC))).status_code == 201
+    body = f'<?xml version="1.0" encoding="utf-8"?><C:mkcalendar{XMLNS}/>'
+    assert dav.request("MKCALENDAR", "anna/empty/", body).status_code == 201
+    return live
+
+
+def _propfind(props: str) -> str:
+    return (f'<?xml version="1.0" encoding="utf-8"?><D:propfind{XMLNS} xmlns:X="urn:example:x">'
+            f"<D:prop>{props}</D:prop></D:propfind>")
+
+
+PROPFINDS = [
+    "<D:getetag/>",
+    "<D:getcontenttype/><D:resourcetype/><D:getetag/>",  # Thunderbird
+    "<X:colour/><D:getetag/><D:displayname/><C:supported-calendar-component-set/><CS:getctag/>"
+    "<D:getlastmodified/><A:calendar-color/><D:sync-token/>",
+    "",
+    "<D:getetag/><D:getetag/>",
+]
+
+
+@pytest.mark.parametrize("props", PROPFINDS)
+@pytest.mark.parametrize("path", ["anna/meetings/", "anna/tasks/", "anna/family/", "anna/empty/"])
+def test_propfind_depth_1_is_radicales(calendars: LiveServer, spy: list[bool], path: str, props: str) -> None:
+    r = _both(calendars, spy, "PROPFIND", path, _propfind(props), Depth="1")
+    assert r.status_code == 207
+    if path == "anna/meetings/" and "getetag" in props:
+        assert r.content.count(b"<getetag>") >= 6  # the calendar and its five members
+
+
+def test_propfind_gzipped_is_radicales(calendars: LiveServer, spy: list[bool]) -> None:
+    r = _both(calendars, spy, "PROPFIND", "anna/meetings/", _propfind("<D:getetag/>"), Depth="1",
+              Accept_Encoding="gzip, deflate")
+    assert r.headers["Content-Encoding"] == "gzip"
+
+
+@pytest.mark.parametrize("props", ["<D:current-user-privilege-set/>", "<D:getcontentlength/><D:getetag/>",
+                                   "<D:owner/>"])
+def test_propfind_of_what_a_member_answers_from_rights_or_text_is_radicales_own(
+        calendars: LiveServer, spy: list[bool], props: str) -> None:
+    _both(calendars, spy, "PROPFIND", "anna/meetings/", _propfind(props), fast=False, Depth="1")
+
+
+def test_allprop_and_depth_0_are_radicales_own(calendars: LiveServer, spy: list[bool]) -> None:
+    allprop = f'<?xml version="1.0" encoding="utf-8"?><D:propfind{XMLNS}><D:allprop/></D:propfind>'
+    _both(calendars, spy, "PROPFIND", "anna/meetings/", allprop, fast=False, Depth="1")
+    _both(calendars, spy, "PROPFIND", "anna/meetings/", _propfind("<D:getetag/>"), fast=False, Depth="0")
+
+
+def _sync(token: str, props: str) -> str:
+    prop = f"<D:prop>{props}</D:prop>" if props is not None else ""
+    return (f'<?xml version="1.0" encoding="utf-8"?><D:sync-collection{XMLNS} xmlns:X="urn:example:x">'
+            f"<D:sync-token>{token}</D:sync-token><D:sync-level>1</D:sync-level>{prop}</D:sync-collection>")
+
+
+SYNC_PROPS = ["<D:getetag/>", "<D:getetag/><C:calendar-data/>", "<X:colour/><D:getcontenttype/><D:getetag/>"]
+
+
+@pytest.mark.parametrize("props", SYNC_PROPS)
+@pytest.mark.parametrize("path", ["anna/meetings/", "anna/tasks/", "anna/family/", "anna/empty/"])
+def test_initial_sync_is_radicales(calendars: LiveServer, spy: list[bool], path: str, props: str) -> None:
+    r = _both(calendars, spy, "REPORT", path, _sync("", props))
+    assert b"<sync-token>" in r.content
+
+
+def test_incremental_sync_with_changes_and_removals_is_radicales(calendars: LiveServer, spy: list[bool]) -> None:
+    dav = calendars.dav()
+    first = _both(calendars, spy, "REPORT", "anna/meetings/", _sync("", "<D:getetag/>"))
+    token = first.content.split(b"<sync-token>")[1].split(b"</sync-token>")[0].decode()
+    assert dav.put("anna/meetings/new.ics", vevent("client-new", "New")).status_code == 201
+    assert dav.delete("anna/meetings/client-made.ics").status_code in (200, 204)
+    for props in [*SYNC_PROPS, None]:
+        r = _both(calendars, spy, "REPORT", "anna/meetings/", _sync(token, props))  # type: ignore[arg-type]
+        assert b"client-made.ics</href><status>HTTP/1.1 404 Not Found" in r.content
+        assert (b"new.ics" in r.content) == (props is not None)  # without props: only what went
+    unchanged = _both(calendars, spy, "REPORT", "anna/meetings/",
+                      _sync(r.content.split(b"<sync-token>")[1].split(b"</sync-token>")[0].decode(), "<D:getetag/>"))
+    assert b"<response>" not in unchanged.content
+
+
+def test_a_refused_sync_token_is_radicales_answer(calendars: LiveServer, spy: list[bool]) -> None:
+    r = _both(calendars, spy, "REPORT", "anna/meetings/", _sync("urn:x-other:1", "<D:getetag/>"), fast=False)
+    assert r.status_code == 403
+
+
+def _multiget(hrefs: list[str], props: str = "<D:getetag/><C:calendar-data/>") -> str:
+    refs = "".join(f"<D:href>{h}</D:href>" for h in hrefs)
+    return (f'<?xml version="1.0" encoding="utf-8"?><C:calendar-multiget{XMLNS} xmlns:X="urn:example:x">'
+            f"<D:prop>{props}</D:prop>{refs}</C:calendar-multiget>")
+
+
+def _hrefs(live: LiveServer, path: str) -> list[str]:
+    return sorted(live.dav().etags(path))
+
+
+def test_multiget_is_radicales(calendars: LiveServer, spy: list[bool]) -> None:
+    hrefs = _hrefs(calendars, "anna/meetings/")
+    assert len(hrefs) == 5
+    others = ["/anna/meetings/missing.ics", "/bjorn/meetings/x.ics", "http://example.com/anna/meetings/lf.ics",
+              "/anna/meetings/a%2Fb.ics", "/anna/meetings/../tasks/x.ics"]
+    for props in ("<D:getetag/><C:calendar-data/>", "<D:getetag/>", "<X:colour/><C:calendar-data/>",
+                  "<D:getcontenttype/><D:getetag/><C:calendar-data><C:comp name=\"VCALENDAR\"/></C:calendar-data>"):
+        r = _both(calendars, spy, "REPORT", "anna/meetings/", _multiget(hrefs + others, props))
+        assert r.content.count(b"<response>") == len(hrefs) + len(others) - 1  # two name lf.ics
+    tasks = _hrefs(calendars, "anna/tasks/")
+    _both(calendars, spy, "REPORT", "anna/tasks/", _multiget(tasks))
+    _both(calendars, spy, "REPORT", "anna/tasks/", _multiget(["/anna/tasks/none.ics"]))
+    _both(calendars, spy, "REPORT", "anna/family/", _multiget(_hrefs(calendars, "anna/family/")))
+
+
+def test_multiget_of_the_calendar_itself_and_with_expand_are_radicales_own(calendars: LiveServer,
+                                                                            spy: list[bool]) -> None:
+    _both(calendars, spy, "REPORT", "anna/meetings/", _multiget(["/anna/meetings/"]), fast=False)
+    expand = '<C:calendar-data><C:expand start="20260301T000000Z" end="20260401T000000Z"/></C:calendar-data>'
+    _both(calendars, spy, "REPORT", "anna/meetings/", _multiget(_hrefs(calendars, "anna/meetings/"), expand),
+          fast=False)
+
+
+@pytest.mark.parametrize("path", ["anna/meetings/", "anna/tasks/", "anna/family/", "anna/empty/", "anna/meetings"])
+def test_get_of_a_calendar_is_radicales(calendars: LiveServer, spy: list[bool], path: str) -> None:
+    r = _both(calendars, spy, "GET", path)
+    assert r.status_code == 200 and r.content.startswith(b"BEGIN:VCALENDAR\r\n")
+    _both(calendars, spy, "GET", path, Accept_Encoding="gzip")
+
+
+def test_someone_elses_calendar_and_a_login_not_yet_checked_are_radicales(calendars: LiveServer,
+                                                                         spy: list[bool]) -> None:
+    bjorn = calendars.dav("bjorn")
+    spy.clear()
+    r = bjorn.request("PROPFIND", "anna/meetings/", _propfind("<D:getetag/>"), Depth="1")
+    assert r.status_code == 403 and spy == [False]
+    fresh = requests.Session()
+    fresh.auth = ("bjorn", "wrong")
+    spy.clear()
+    r = fresh.request("GET", calendars.url + "bjorn/meetings/", timeout=30)
+    assert r.status_code == 401 and spy == [False]
+
+
+def test_the_occurrence_bound_is_radicales(calendars: LiveServer, spy: list[bool],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Radicale refuses (400) an answer holding more than max_expand_occurrence VEVENTs; so does this."""
+    hrefs = _hrefs(calendars, "anna/meetings/")
+    original = listing._within_occurrence_bound
+    seen: list[bool] = []
+
+    def bound(*args: Any) -> bool:
+        seen.append(original(*args))
+        return seen[-1]
+
+    monkeypatch.setattr(listing, "_within_occurrence_bound", bound)
+    r = _both(calendars, spy, "REPORT", "anna/meetings/", _multiget(hrefs))
+    assert r.status_code == 207 and seen == [True]
+
+
+# -- the merge of a GET -----------------------------------------------------------------
+
+
+class _Item:
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def serialize(self) -> str:
+        return self.text
+
+
+class _Collection:
+    tag = "VCALENDAR"
+
+    def __init__(self, texts: list[str], props: dict[str, str]) -> None:
+        self.items = [_Item(t) for t in texts]
+        self.props = props
+
+    def get_all(self) -> list[_Item]:
+        return self.items
+
+    def get_meta(self, key: str) -> str | None:
+        return self.props.get(key)
+
+
+def _radicale(texts: list[str], name: str | None = None, description: str | None = None) -> str:
+    props = {k: v for k, v in (("D:displayname", name), ("C:calendar-description", description)) if v}
+    return radicale_storage.BaseCollection.serialize(_Collection(texts, props))  # type: ignore[arg-type]
+
+
+ZONE = ["BEGIN:VTIMEZONE", "TZID:Europe/Oslo", "BEGIN:STANDARD", "DTSTART:19701025T030000", "TZOFFSETFROM:+0200",
+        "TZOFFSETTO:+0100", "END:STANDARD", "END:VTIMEZONE"]
+
+
+def test_the_merge_is_radicales_on_real_objects() -> None:
+    start = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    texts = [vevent(f"u{i}", f"Meeting {i}", start + timedelta(days=i)) for i in range(5)]
+    zoned = ical(*ZONE, "BEGIN:VEVENT", "UID:z", "DTSTART;TZID=Europe/Oslo:20260302T090000",
+                 "SUMMARY:Zoned\r\n  and folded", "BEGIN:VALARM", "ACTION:DISPLAY", "END:VALARM", "END:VEVENT")
+    texts += [zoned, zoned.replace("UID:z", "UID:z2"), vtodo("t", "Task"), texts[0].replace("\r\n", "\n")]
+    for name, description in ((None, None), ("Meetings & more", "Anna's, with; commas")):
+        assert listing.collection_text(texts, name, description) == _radicale(texts, name, description)
+    assert listing.collection_text([], None, None) == _radicale([])
+
+
+LINES = ["BEGIN:VCALENDAR", "END:VCALENDAR", "BEGIN:VTIMEZONE", "END:VTIMEZONE", "TZID:A", "TZID:B", "TZID;X=1:A",
+         "BEGIN:VEVENT", "END:VEVENT", "BEGIN:STANDARD", "END:STANDARD", "begin:vevent", "SUMMARY:x", " folded",
+         "", "END:", "BEGIN:", "X-A:1\nBEGIN:VEVENT", "TZID:"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.lists(st.sampled_from(LINES), max_size=14),
+                          st.sampled_from(["\r\n", "\n", "\r\n\r\n"]), st.booleans()), max_size=5))
+def test_the_merge_is_radicales_on_any_lines(items: list[tuple[list[str], str, bool]]) -> None:
+    texts = [sep.join(lines) + (sep if trailing else "") for lines, sep, trailing in items]
+    assert listing.collection_text(texts, None, None) == _radicale(texts)
