@@ -45,7 +45,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urlparse
 from xml.etree import ElementTree as ET
 
-from radicale import pathutils, xmlutils
+from radicale import httputils, pathutils, xmlutils
 from radicale.app.get import propose_filename
 from sqlalchemy import Engine
 
@@ -216,8 +216,8 @@ def handle(app: Any, environ: dict[str, Any], method: str, parts: list[str], bod
     xml = _parse(body)
     if xml is None:
         return None
-    if method == "PROPFIND" and environ.get("HTTP_DEPTH", "0") == "1":
-        return _propfind(request, xml, start_response)
+    if method == "PROPFIND" and environ.get("HTTP_DEPTH", "0") in ("0", "1"):
+        return _propfind(request, xml, environ.get("HTTP_DEPTH", "0"), start_response)
     if method == "REPORT" and xml.tag == _clark("D:sync-collection"):
         return _sync(request, xml, start_response)
     if method == "REPORT" and xml.tag == _clark("C:calendar-multiget"):
@@ -228,21 +228,34 @@ def handle(app: Any, environ: dict[str, Any], method: str, parts: list[str], bod
 # -- PROPFIND depth 1 ----------------------------------------------------------------------
 
 
-def _propfind(request: _Request, xml: ET.Element, start_response: StartResponse) -> Iterable[bytes] | None:
+def _propfind(request: _Request, xml: ET.Element, depth: str,
+              start_response: StartResponse) -> Iterable[bytes] | None:
     if xml.tag != _clark("D:propfind") or len(xml) == 0 or xml[0].tag != _clark("D:prop"):
         return None  # allprop, propname: Radicale
     props = [prop.tag for prop in xml[0]]
     if any(tag in MEMBER_DEPENDS_ON_MORE for tag in props):
         return None
-    own = _radicale_depth0(request)
-    if own is None:
+    listed = request.members(hrefs=() if depth == "0" else None)
+    if listed is None:
         return None
-    status, headers, head = own
+    view, members = listed
+    own = _calendar_response(view, props)
+    if own is not None:
+        status = "207 Multi-Status"
+        headers = [("DAV", httputils.DAV_HEADERS), ("Content-Type", f"text/xml; charset={ENCODING}")]
+        head = _write(_element(_clark("D:multistatus"), children=[own]))
+    elif depth == "0":
+        return None
+    else:
+        found = _radicale_depth0(request)
+        if found is None:
+            return None
+        status, headers, head = found
+    if depth == "0":
+        return request.respond(start_response, status, headers, head.encode(ENCODING))
     member = _propfind_member(head, props)
-    listed = request.members()
-    if member is None or listed is None:
+    if member is None:
         return None
-    _view, members = listed
     item = _template(member)
     collection_path = request.path
     out = [head[:_end(head)]]
@@ -251,6 +264,55 @@ def _propfind(request: _Request, xml: ET.Element, start_response: StartResponse)
                            "t": _content_type(m.component)})
     out.append(head[_end(head):])
     return request.respond(start_response, status, headers, "".join(out).encode(ENCODING))
+
+
+CALENDAR_DEPENDS_ON_MORE = frozenset(_clark(t) for t in (
+    "C:calendar-user-address-set", "D:principal-URL", "CR:addressbook-home-set", "C:calendar-home-set",
+    "CR:supported-address-data", "RADICALE:displayname", "RADICALE:getcontentcount", "CS:source",
+    "RADICALE:version"))
+"""Properties of a calendar left to Radicale (with :data:`MEMBER_DEPENDS_ON_MORE`)."""
+DEFAULT_COMPONENTS = ["VTODO", "VEVENT", "VJOURNAL"]
+
+
+def _calendar_response(view: CollectionView, props: list[str]) -> ET.Element | None:
+    """The calendar's own response to a PROPFIND of ``props``, as Radicale's
+    ``xml_propfind_response`` makes it for a calendar collection; None when a
+    property is one it answers from more than the calendar's row."""
+    if any(tag in CALENDAR_DEPENDS_ON_MORE for tag in props):
+        return None
+    path = f"{view.principal}/{view.name}"
+    responses: dict[int, list[ET.Element]] = {}
+    for tag in props:
+        element = ET.Element(tag)
+        code = 200
+        if tag in (GETETAG, _clark("CS:getctag")):
+            element.text = view.ctag
+        elif tag == GETLASTMODIFIED:
+            element.text = view.last_modified
+        elif tag == _clark("C:supported-calendar-component-set"):
+            listed = view.props.get("C:supported-calendar-component-set")
+            for name in (listed.split(",") if listed else DEFAULT_COMPONENTS):
+                element.append(_element(_clark("C:comp")))
+                element[-1].set("name", name)
+        elif tag == GETCONTENTTYPE:
+            element.text = xmlutils.MIMETYPES["VCALENDAR"]
+        elif tag == RESOURCETYPE:
+            element.extend([ET.Element(_clark("C:calendar")), ET.Element(_clark("D:collection"))])
+        elif tag == _clark("D:displayname"):
+            element.text = view.props.get("D:displayname") or path
+        elif tag == _clark("D:sync-token"):
+            element.text = view.token
+        else:
+            text = view.props.get(xmlutils.make_human_tag(tag))
+            if text is None:
+                code = 404
+            else:
+                element.text = text
+        responses.setdefault(code, []).append(element)
+    response = _element(_clark("D:response"), children=[
+        _element(_clark("D:href"), xmlutils.make_href("", pathutils.unstrip_path(path, True)))])
+    response.extend(_propstat(code, children) for code, children in responses.items())
+    return response
 
 
 def _radicale_depth0(request: _Request) -> tuple[str, list[tuple[str, str]], str] | None:

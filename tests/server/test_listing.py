@@ -140,10 +140,33 @@ def test_propfind_of_what_a_member_answers_from_rights_or_text_is_radicales_own(
     _both(calendars, spy, "PROPFIND", "anna/meetings/", _propfind(props), fast=False, Depth="1")
 
 
-def test_allprop_and_depth_0_are_radicales_own(calendars: LiveServer, spy: list[bool]) -> None:
+CALENDAR_PROPS = [
+    "<CS:getctag/>",  # every client's poll
+    "<CS:getctag/><D:sync-token/>",
+    "<D:resourcetype/><D:displayname/><C:supported-calendar-component-set/><A:calendar-color/>"
+    "<C:calendar-description/><D:getcontenttype/><D:getlastmodified/><X:colour/><D:getetag/>",
+    "<X:colour/><A:calendar-order/>",
+]
+
+
+@pytest.mark.parametrize("props", CALENDAR_PROPS)
+@pytest.mark.parametrize("path", ["anna/meetings/", "anna/tasks/", "anna/family/", "anna/empty/"])
+@pytest.mark.parametrize("depth", ["0", "1"])
+def test_a_calendars_own_properties_are_radicales(calendars: LiveServer, spy: list[bool], path: str, props: str,
+                                                  depth: str) -> None:
+    dav = calendars.dav()
+    assert dav.proppatch("anna/family/", "<A:calendar-color>#FF0000FF</A:calendar-color>").status_code == 207
+    r = _both(calendars, spy, "PROPFIND", path, _propfind(props), Depth=depth)
+    assert r.status_code == 207 and r.content.count(b"<response>") >= 1
+
+
+def test_allprop_and_what_a_calendar_answers_from_rights_are_radicales_own(calendars: LiveServer,
+                                                                            spy: list[bool]) -> None:
     allprop = f'<?xml version="1.0" encoding="utf-8"?><D:propfind{XMLNS}><D:allprop/></D:propfind>'
     _both(calendars, spy, "PROPFIND", "anna/meetings/", allprop, fast=False, Depth="1")
-    _both(calendars, spy, "PROPFIND", "anna/meetings/", _propfind("<D:getetag/>"), fast=False, Depth="0")
+    _both(calendars, spy, "PROPFIND", "anna/meetings/", allprop, fast=False, Depth="0")
+    for props in ("<D:current-user-privilege-set/>", "<CS:getctag/><D:owner/>", "<C:calendar-home-set/>"):
+        _both(calendars, spy, "PROPFIND", "anna/meetings/", _propfind(props), fast=False, Depth="0")
 
 
 def _sync(token: str, props: str) -> str:
