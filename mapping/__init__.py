@@ -23,7 +23,7 @@ from mapping.patch import correct as patch_correct
 from mapping.patch import differs as rendering_differs
 from mapping.patch import patch
 from mapping.privacy import mask, mask_text
-from mapping.recurrence import Instance, expand
+from mapping.recurrence import Instance, Prepared, SeriesCache, expand
 from mapping.render import render, render_text
 from mapping.timerange import MAX_TS, MIN_TS, exact_of, time_range
 from mapping.timezones import bound_library_zones
@@ -41,6 +41,8 @@ __all__ = [
     "MemoryDirectory",
     "NoOrManyUids",
     "OverlapIndex",
+    "Prepared",
+    "SeriesCache",
     "UnknownTimezone",
     "UnsupportedComponent",
     "bound_library_zones",

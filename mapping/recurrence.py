@@ -8,10 +8,11 @@ scan limit, so nothing loops.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from bisect import bisect_left
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, Protocol
 
 from dateutil.rrule import rrule, rrulestr
 from icalendar.prop import vRecur
@@ -174,6 +175,69 @@ class Series:
         return self.back(last) if last is not None else self.anchor
 
 
+LISTED = 1000
+"""Most instances a prepared series keeps listed (:func:`prepare`); a longer set is walked per window."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A recurrence set parsed once, for any number of windows: its :class:`Series` and, when the
+    set ends within :data:`LISTED` instances, every instance start as wall time, ascending. A
+    window then takes its slice by bisection instead of walking a COUNT rule from its first
+    instance (dateutil cannot start one later without changing which instances it counts).
+    Threads may share one: :func:`expand` reads the series' frame, and what a walk records on it
+    (``truncated``) it does not read. A listing stopped by the budget is not kept: the set is
+    then walked per window, as without a cache."""
+
+    series: Series
+    walls: tuple[datetime, ...] | None
+
+    def between(self, after: datetime, before: datetime, limit: int) -> Iterator[datetime]:
+        """Instance starts in [after, before) when listed and fewer than ``limit``; else what
+        :meth:`Series.walls` yields, which may begin before ``after`` (those end before any window
+        :func:`expand` asks about, and an override of one is applied all the same)."""
+        if self.walls is None or len(self.walls) >= limit:
+            yield from self.series.walls(after=after, before=before)
+            return
+        yield from self.walls[bisect_left(self.walls, after):bisect_left(self.walls, before)]
+
+
+class SeriesCache(Protocol):
+    """Where :func:`expand` keeps prepared series between calls (the caller bounds it)."""
+
+    def get(self, key: Hashable) -> Prepared | None: ...
+
+    def put(self, key: Hashable, value: Prepared) -> None: ...
+
+
+def _moment_key(moment: Moment) -> Hashable:
+    """Equal for the same wall time in the same zone only: aware datetimes compare by instant,
+    and one instant in two zones is two different series (its rule runs in its own zone)."""
+    if isinstance(moment, datetime):
+        return moment.replace(tzinfo=None), moment.tzinfo
+    return moment
+
+
+def prepare(anchor: Moment, rule: str | None, rdates: list[Moment], exdates: list[Moment],
+            cache: SeriesCache | None = None) -> Prepared:
+    """The set of DTSTART ``anchor``, RRULE ``rule``, RDATEs and EXDATEs, from ``cache`` when there,
+    keyed by the recurrence's text and moments; listed only when it goes into a cache."""
+    if cache is None:
+        return Prepared(Series(anchor, rule, rdates, exdates), None)
+    key = (rule, _moment_key(anchor), tuple(map(_moment_key, rdates)), tuple(map(_moment_key, exdates)))
+    found = cache.get(key)
+    if found is not None:
+        return found
+    series = Series(anchor, rule, rdates, exdates)
+    walls: tuple[datetime, ...] | None = None
+    if series.bounded:
+        listed = tuple(series.walls(scan=LISTED))
+        walls = None if series.truncated else listed
+    prepared = Prepared(series, walls)
+    cache.put(key, prepared)
+    return prepared
+
+
 @dataclass(frozen=True)
 class Instance:
     """One occurrence of a follow-up in a window."""
@@ -196,11 +260,13 @@ def _overlaps(start: Moment, end: Moment, ws: datetime, we: datetime) -> bool:
     return s < we and e > ws
 
 
-def expand(f: Followup, window_start: datetime, window_end: datetime, limit: int = 10000) -> list[Instance]:
+def expand(f: Followup, window_start: datetime, window_end: datetime, limit: int = 10000,
+           cache: SeriesCache | None = None) -> list[Instance]:
     """Occurrences of ``f`` overlapping [window_start, window_end), overrides applied, EXDATEs and
     cancelled instances removed, ordered by start; at most ``limit``. Floating times are read in
     the window's zone. Every instance lasts the series' exact duration (RFC 5545 §3.8.5.3), also
-    on a daylight-saving day."""
+    on a daylight-saving day. With ``cache``, each recurrence set is parsed and listed once
+    (:func:`prepare`): the answer is the same."""
     if window_start.tzinfo is None or window_end.tzinfo is None:
         raise ValueError("the window must be given as aware datetimes")
     anchor = f.start if f.start is not None else f.deadline
@@ -223,7 +289,8 @@ def expand(f: Followup, window_start: datetime, window_end: datetime, limit: int
         single = make(anchor, None, None)
         return [single] if _overlaps(single.start, single.end, window_start, window_end) else []
 
-    series = Series(anchor, rec.rule, rec.rdates, rec.exdates)
+    prepared = prepare(anchor, rec.rule, rec.rdates, rec.exdates, cache)
+    series = prepared.series
     slack = timedelta(days=2)
     after = series.wall(window_start) - duration - slack if not series.is_date else \
         series.wall(window_start.date()) - duration - slack
@@ -232,7 +299,7 @@ def expand(f: Followup, window_start: datetime, window_end: datetime, limit: int
         after = window_start.replace(tzinfo=None) - duration - slack
         before = window_end.replace(tzinfo=None) + slack
     found: list[Instance] = []
-    for wall in series.walls(after=after, before=before):
+    for wall in prepared.between(after, before, limit):
         start = series.back(wall)
         key = rid_key(start)
         occ = overrides.pop(key, None)

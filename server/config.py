@@ -285,6 +285,16 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "help": "calendar objects whose occurrences each server process keeps indexed for time-range queries "
                 "(about 1.5 KB each); one not kept is parsed again by the next query that needs it",
     },
+    "recurrence_cache_entries": {
+        "value": 10000,
+        "type": int,
+        "env": "FOLLOWUPS_RECURRENCE_CACHE_ENTRIES",
+        "metavar": "N",
+        "min": 0,
+        "help": "recurring follow-ups whose rules each server process keeps parsed, with their instances listed, "
+                "for free/busy (about 3 KB each); one not kept is parsed and walked from its first instance "
+                "again",
+    },
     "timezone_cache_entries": {
         "value": 1000,
         "type": int,
@@ -339,6 +349,7 @@ class Settings:
     mask_cache_entries: int = SCHEMA["mask_cache_entries"]["value"]
     export_cache_entries: int = SCHEMA["export_cache_entries"]["value"]
     overlap_cache_entries: int = SCHEMA["overlap_cache_entries"]["value"]
+    recurrence_cache_entries: int = SCHEMA["recurrence_cache_entries"]["value"]
     timezone_cache_entries: int = SCHEMA["timezone_cache_entries"]["value"]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import mapping
 from server.config import Settings
-from server.services import auth, calendars, export, feeds, privacy
+from server.services import auth, calendars, export, feeds, freebusy, privacy
 
 
 def configure(settings: Settings) -> None:
@@ -20,5 +20,6 @@ def configure(settings: Settings) -> None:
     privacy.MASKED.resize(settings.mask_cache_entries)
     export.NEUTRAL.resize(settings.export_cache_entries)
     calendars.OVERLAPS.resize(settings.overlap_cache_entries)
+    freebusy.SERIES.resize(settings.recurrence_cache_entries)
     feeds.BODIES.resize(settings.feed_cache_mb * 1024 * 1024)
     mapping.bound_library_zones(settings.timezone_cache_entries)

@@ -17,12 +17,15 @@ read are those with a calendar copy whose indexed range (every instance, as
 a calendar-query finds it) overlaps the window, not every series that began
 before it; the follow-up rows still decide, so the answer is the one the
 CRM's own fields give (tests/server/test_freebusy_index.py holds the scan
-this replaced).
+this replaced). Each recurrence set is parsed and listed once per process
+(:data:`SERIES`), so a window takes its instances without walking a COUNT
+rule from its first one.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
@@ -31,6 +34,7 @@ from sqlalchemy import Engine
 
 import mapping
 from mapping import plain
+from server.services.lru import Lru
 from server.services.transaction import transaction
 from store.calendar import CalendarReader
 from store.domain import Followup, Kind, Moment, PartStat
@@ -41,6 +45,9 @@ BUSY, TENTATIVE = "BUSY", "BUSY-TENTATIVE"
 MAX_WINDOW = timedelta(days=366)
 MAX_FOLLOWUPS = 5000
 MAX_INSTANCES = 2000
+
+SERIES: Lru[Hashable, mapping.Prepared] = Lru(10_000)
+"""Recurrence sets parsed and listed, by their text; bounded by ``recurrence_cache_entries``."""
 
 
 @dataclass(frozen=True, order=True)
@@ -127,7 +134,8 @@ def _busy(f: Followup, fbtype: str, start: datetime, end: datetime, zone: tzinfo
     if not f.busy or f.cancelled or f.kind is Kind.TODO:
         return []
     found = []
-    for instance in mapping.expand(f, start.astimezone(zone), end.astimezone(zone), limit=MAX_INSTANCES):
+    for instance in mapping.expand(f, start.astimezone(zone), end.astimezone(zone), limit=MAX_INSTANCES,
+                                   cache=SERIES):
         begin = max(_aware(instance.start, zone), start)
         finish = min(_aware(instance.end, zone), end)
         if finish > begin:

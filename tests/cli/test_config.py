@@ -57,6 +57,7 @@ SAMPLES: dict[str, tuple[Any, Any, Any]] = {
     "mask_cache_entries": (0, 1, 2),
     "export_cache_entries": (0, 1, 2),
     "overlap_cache_entries": (0, 1, 2),
+    "recurrence_cache_entries": (0, 1, 2),
     "timezone_cache_entries": (0, 1, 2),
 }
 PASSWORD = "s3cret"

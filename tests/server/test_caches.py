@@ -18,7 +18,7 @@ import mapping
 from server import config
 from server.cli.main import main as cli_main
 from server.dav.app import make_app
-from server.services import auth, caches, calendars, export, feeds, privacy
+from server.services import auth, caches, calendars, export, feeds, freebusy, privacy
 from server.services import followups as services
 from server.services.lru import Lru
 from server.services.transaction import transaction
@@ -26,19 +26,21 @@ from store.domain import Company, Kind, Participant, PartStat, User, new_meeting
 
 DEFAULTS = config.load(None, {}, {})
 SMALL = {"login_cache_entries": 2, "mask_cache_entries": 2, "export_cache_entries": 2,
-         "overlap_cache_entries": 2, "timezone_cache_entries": 2}
+         "overlap_cache_entries": 2, "timezone_cache_entries": 2, "recurrence_cache_entries": 2}
 
 
 def _sizes() -> dict[str, int]:
     return {"login_cache_entries": len(auth.VERIFIED), "mask_cache_entries": len(privacy.MASKED),
             "export_cache_entries": len(export.NEUTRAL), "overlap_cache_entries": len(calendars.OVERLAPS),
-            "timezone_cache_entries": len(tzp._TZP__tz_cache)}  # type: ignore[attr-defined]
+            "timezone_cache_entries": len(tzp._TZP__tz_cache),  # type: ignore[attr-defined]
+            "recurrence_cache_entries": len(freebusy.SERIES)}
 
 
 def _bounds() -> dict[str, int]:
     return {"login_cache_entries": auth.VERIFIED.entries, "mask_cache_entries": privacy.MASKED.entries,
             "export_cache_entries": export.NEUTRAL.entries, "overlap_cache_entries": calendars.OVERLAPS.entries,
-            "timezone_cache_entries": tzp._TZP__tz_cache.entries}  # type: ignore[attr-defined]
+            "timezone_cache_entries": tzp._TZP__tz_cache.entries,  # type: ignore[attr-defined]
+            "recurrence_cache_entries": freebusy.SERIES.entries}
 
 
 @pytest.fixture
