@@ -144,5 +144,9 @@ def method_notes(r: Results, repeat: int) -> list[str]:
         f"{r.runs('restart_cached', RADICALE)} runs.",
         "- Incremental sync: one object changed by PUT on each server, then sync-collection from the token of the "
         "initial sync; it must return exactly that href.",
-        "- Peak RSS is VmHWM of the server process that served the repetitions, read before it stopped.",
+        "- PUT of a changed object and DELETE: each on an object no other step touches, with If-Match the ETag "
+        "of an untimed GET; the PUT (a new SUMMARY) must answer 204 and a later GET show it, the DELETE 200 or "
+        "204 and a later GET 404 (the object is then PUT back, untimed, so every repetition sees the same calendar).",
+        "- Peak RSS is VmHWM of the process that served the repetitions, read before it stopped: Radicale's "
+        "one process; ours, gunicorn's worker (the arbiter that forked it shares its pages).",
     ]

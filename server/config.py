@@ -96,6 +96,16 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "max": 256,
         "help": "requests each server process works on at once",
     },
+    "malloc_arenas": {
+        "value": 2,
+        "type": int,
+        "env": "FOLLOWUPS_MALLOC_ARENAS",
+        "metavar": "N",
+        "min": 0,
+        "max": 64,
+        "help": "memory pools (glibc malloc arenas) the threads of each server process share (0: glibc's default, "
+                "up to 8 per core); each pool keeps what its requests freed, so more pools is more memory",
+    },
     "max_connections": {
         "value": 200,
         "type": int,
@@ -326,6 +336,7 @@ class Settings:
     so is every option below."""
     workers: int = SCHEMA["workers"]["value"]
     threads: int = SCHEMA["threads"]["value"]
+    malloc_arenas: int = SCHEMA["malloc_arenas"]["value"]
     max_connections: int = SCHEMA["max_connections"]["value"]
     timeout: int = SCHEMA["timeout"]["value"]
     keepalive: int = SCHEMA["keepalive"]["value"]

@@ -38,6 +38,7 @@ SAMPLES: dict[str, tuple[Any, Any, Any]] = {
     "timeout": (10, 20, 40),
     "keepalive": (0, 5, 9),
     "graceful_timeout": (5, 6, 7),
+    "malloc_arenas": (0, 1, 4),
     "certificate": ("/etc/a.pem", "/etc/b.pem", "/etc/c.pem"),
     "key": ("/etc/a.key", "/etc/b.key", "/etc/c.key"),
     "auth": ("htpasswd", "store", "htpasswd"),
