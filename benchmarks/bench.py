@@ -19,12 +19,14 @@ used without emptying it; the report names the database and its version.
 from __future__ import annotations
 
 import argparse
+import functools
 import shlex
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks import data as data
@@ -47,6 +49,8 @@ class Side:
     process: servers.ServerProcess
     members: dict[str, set[str]]
     queried: dict[str, set[str]] = field(default_factory=dict)
+    busy: dict[str, list[tuple[datetime, datetime]]] | None = None
+    """The free/busy answer of the week: merged UTC periods by FBTYPE."""
 
     @property
     def client(self) -> dav.Client:
@@ -129,6 +133,24 @@ def _changed_href(b: Bench, coll: str, rep: int) -> str:
     return hrefs[(rep * 7919) % len(hrefs)]
 
 
+def _spare_hrefs(b: Bench, coll: str) -> list[str]:
+    """Objects no other step looks at: outside the queried week, not recurring,
+    never the incremental sync's; the changed PUT and DELETE take theirs from here."""
+    busy = data.expected_week(b.ds.followups)[coll] | data.recurring_hrefs(b.ds.followups)
+    busy |= {_changed_href(b, coll, rep) for rep in range(b.args.repeat)}
+    return sorted(set(b.ds.texts[coll]) - busy)
+
+
+def _edited_href(b: Bench, coll: str, rep: int) -> str:
+    spare = _spare_hrefs(b, coll)
+    return spare[(2 * len(spare) // 3 + rep) % len(spare)]
+
+
+def _deleted_href(b: Bench, coll: str, rep: int) -> str:
+    spare = _spare_hrefs(b, coll)
+    return spare[(len(spare) // 3 + rep) % len(spare)]
+
+
 def measure_collection(b: Bench, side: Side, coll: str, rep: int) -> None:
     c, r, base = side.client, b.results, path_of(coll)
     token = ""
@@ -167,6 +189,22 @@ def measure_collection(b: Bench, side: Side, coll: str, rep: int) -> None:
         r.add("put", coll, side.key, dav.put(c, base + href, text, new=True))
         side.members[coll].add(href)
 
+    def put_changed() -> None:
+        href = _edited_href(b, coll, rep)
+        etag, text = dav.get_object(c, base + href)
+        edit = 1000 + rep
+        r.add("put_changed", coll, side.key, dav.put_changed(c, base + href, data.changed_text(text, edit), etag))
+        r.check(f"(edit {edit})" in dav.get_object(c, base + href)[1].replace("\r\n ", "").replace("\n ", ""),
+                f"{side.key}: PUT of a changed {base + href}: a later GET does not show the change")
+
+    def delete() -> None:
+        href = _deleted_href(b, coll, rep)
+        etag, _text = dav.get_object(c, base + href)
+        r.add("delete", coll, side.key, dav.delete(c, base + href, etag))
+        # Put it back (untimed): Radicale reports a deleted href as removed even to a sync
+        # from no token, which the next repetition's initial sync would count as wrong.
+        dav.put(c, base + href, b.ds.texts[coll][href], new=True)
+
     def get() -> None:
         seconds, uids = dav.get_collection(c, base)
         r.add("get", coll, side.key, seconds)
@@ -174,7 +212,7 @@ def measure_collection(b: Bench, side: Side, coll: str, rep: int) -> None:
 
     for what, run in (("PROPFIND depth 1", propfind), ("getctag", ctag), ("initial sync", initial),
                       ("incremental sync", incremental), ("calendar-query", query), ("PUT", put_new),
-                      ("GET", get)):
+                      ("PUT of a change", put_changed), ("DELETE", delete), ("GET", get)):
         if what == "incremental sync" and not token:
             continue
         _step(b, side, f"{what} {base}", run)
@@ -207,6 +245,129 @@ def first_request(b: Bench, side: Side, row: str) -> None:
         _step(b, side, f"first request {row}", run)
 
 
+# -- free/busy of the week (RFC 4791 7.10) ---------------------------------------------------
+
+BUSY_TYPES = ("BUSY", "BUSY-TENTATIVE", "BUSY-UNAVAILABLE")
+"""FBTYPEs that are busy time; Radicale also lists cancelled events' time as FREE."""
+
+
+def freebusy_query(c: dav.Client, coll: str, start: datetime, end: datetime) -> tuple[float, str]:
+    """A free-busy-query REPORT on a calendar collection: (seconds, the VCALENDAR)."""
+    fmt = "%Y%m%dT%H%M%SZ"
+    body = (dav.XML_HEAD + '<C:free-busy-query xmlns:C="urn:ietf:params:xml:ns:caldav">'
+            f'<C:time-range start="{start.strftime(fmt)}" end="{end.strftime(fmt)}"/></C:free-busy-query>')
+    a = dav._expect(c.request("REPORT", coll, body, {"Depth": "1"}), "free-busy-query", 200)
+    return a.seconds, a.body.decode("utf-8")
+
+
+def _utc(text: str) -> datetime:
+    return datetime.strptime(text, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+
+
+def merged(periods: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """Overlapping or touching periods as one, in order."""
+    out: list[tuple[datetime, datetime]] = []
+    for s, e in sorted(periods):
+        if out and s <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        else:
+            out.append((s, e))
+    return out
+
+
+def parse_freebusy(text: str) -> dict[str, list[tuple[datetime, datetime]]]:
+    """The FREEBUSY periods of one VFREEBUSY by FBTYPE (BUSY when absent), UTC, merged.
+    Both servers write UTC start/end periods (RFC 5545 3.8.2.6); a period with a
+    duration is refused as an answer this check cannot read."""
+    lines = text.replace("\r\n ", "").replace("\n ", "").splitlines()
+    if "BEGIN:VFREEBUSY" not in lines or "END:VFREEBUSY" not in lines:
+        raise dav.WrongAnswer(f"free-busy-query: no VFREEBUSY in the answer: {text[:300]!r}")
+    found: dict[str, list[tuple[datetime, datetime]]] = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        if name.split(";")[0].upper() != "FREEBUSY":
+            continue
+        params = dict(p.partition("=")[::2] for p in name.split(";")[1:])
+        for period in value.split(","):
+            start, _, end = period.partition("/")
+            if not end.endswith("Z"):
+                raise dav.WrongAnswer(f"free-busy-query: a period this check cannot read: {period!r}")
+            found.setdefault(params.get("FBTYPE", "BUSY").upper(), []).append((_utc(start), _utc(end)))
+    return {fbtype: merged(periods) for fbtype, periods in found.items()}
+
+
+def expected_busy(b: Bench) -> list[tuple[datetime, datetime]]:
+    """The week's busy time from the dataset: busy, not cancelled meetings and
+    made calls of the bench user (it owns every follow-up; nobody invites it)."""
+    from store.domain import Kind
+
+    found: list[tuple[datetime, datetime]] = []
+    for f in b.ds.followups:
+        if not f.busy or f.cancelled or f.start is None or f.end is None:
+            continue
+        if f.kind is Kind.MEETING:
+            found += [(data._instant(s), data._instant(e)) for s, e in data._instances(f)]
+        elif f.kind is Kind.CALL and f.made:
+            found.append((data._instant(f.start), data._instant(f.end)))
+    return merged([(max(s, data.WEEK_START), min(e, data.WEEK_END)) for s, e in found
+                   if s < data.WEEK_END and e > data.WEEK_START])
+
+
+def measure_freebusy(b: Bench, side: Side) -> None:
+    c = side.client
+    seconds, text = freebusy_query(c, path_of(MEETINGS), data.WEEK_START, data.WEEK_END)
+    b.results.add("freebusy", MEETINGS, side.key, seconds)
+    side.busy = parse_freebusy(text)
+
+
+def _all_busy(busy: dict[str, list[tuple[datetime, datetime]]]) -> list[tuple[datetime, datetime]]:
+    return merged([p for fbtype in BUSY_TYPES for p in busy.get(fbtype, [])])
+
+
+def _hours(periods: list[tuple[datetime, datetime]]) -> float:
+    return sum((e - s).total_seconds() for s, e in periods) / 3600
+
+
+def _minus(a: list[tuple[datetime, datetime]], z: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """The parts of periods ``a`` that no period of ``z`` covers."""
+    out: list[tuple[datetime, datetime]] = []
+    for s, e in a:
+        for zs, ze in z:
+            if ze <= s or zs >= e:
+                continue
+            if zs > s:
+                out.append((s, zs))
+            s = max(s, ze)
+        if s < e:
+            out.append((s, e))
+    return out
+
+
+def compare_freebusy(b: Bench, ours: Side, theirs: Side) -> None:
+    """Ours must be the dataset's busy time (an error if not); Radicale's is compared
+    with ours in a note: it reads only the collection's VEVENTs, and our free/busy
+    is the user's whole diary (made calls live in /tasks/; mapping spec)."""
+    if ours.busy is None or theirs.busy is None:
+        return
+    want, got, radicale = expected_busy(b), _all_busy(ours.busy), _all_busy(theirs.busy)
+    b.results.check(got == want, f"ours: free/busy of the week: {_hours(_minus(got, want)):.2f} h busy too many, "
+                                 f"{_hours(_minus(want, got)):.2f} h missing (e.g. {_minus(want, got)[:2]})")
+    typed = [{k: v for k, v in side.busy.items() if k in BUSY_TYPES} for side in (ours, theirs) if side.busy]
+    free = f"; Radicale also lists {len(theirs.busy['FREE'])} FREE periods" if "FREE" in theirs.busy else ""
+    if typed[0] == typed[1]:
+        b.results.notes.append(f"free/busy of the week: both servers return the same {len(got)} busy periods "
+                               f"({_hours(got):.1f} h){free}")
+        return
+    if got == radicale:
+        b.results.notes.append("free/busy of the week: the same busy time, typed differently (Radicale types an "
+                               "event by its STATUS; ours an own meeting BUSY whatever a client wrote, per the "
+                               f"mapping spec): ours {sorted(ours.busy)}, Radicale {sorted(theirs.busy)}")
+        return
+    b.results.notes.append(f"free/busy of the week: the servers differ: {_hours(_minus(got, radicale)):.2f} h busy "
+                           f"only in ours (our free/busy is the whole diary: made calls are in /tasks/, which "
+                           f"Radicale does not read), {_hours(_minus(radicale, got)):.2f} h only in Radicale")
+
+
 # -- the run ---------------------------------------------------------------------------------
 
 
@@ -228,11 +389,13 @@ def warm_phase(b: Bench) -> tuple[Side, Side]:
         for side in order:
             for coll in COLLECTIONS:
                 measure_collection(b, side, coll, rep)
+            _step(b, side, f"free-busy-query {path_of(MEETINGS)}", functools.partial(measure_freebusy, b, side))
         progress(f"repetition {rep + 1}/{b.args.repeat} done")
     for side in (ours, theirs):
         b.results.rss[side.key] = side.process.peak_rss_mib()
         side.process.stop()
     compare_queries(b, ours, theirs)
+    compare_freebusy(b, ours, theirs)
     return ours, theirs
 
 

@@ -32,6 +32,7 @@ class Answer:
     status: int
     body: bytes
     seconds: float
+    etag: str = ""
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class Client:
             payload = response.read()
         finally:
             conn.close()
-        return Answer(response.status, payload, time.perf_counter() - started)
+        return Answer(response.status, payload, time.perf_counter() - started, response.getheader("ETag") or "")
 
 
 def name_of(href: str) -> str:
@@ -186,3 +187,24 @@ def get_collection(c: Client, coll: str) -> tuple[float, set[str]]:
         raise WrongAnswer("GET of the collection: not an iCalendar body")
     uids = {line[4:].strip() for line in text.splitlines() if line.startswith("UID:")}
     return a.seconds, uids
+
+
+def get_object(c: Client, path: str) -> tuple[str, str]:
+    """GET of one object: (its ETag, its text)."""
+    a = _expect(c.request("GET", path), "GET of an object", 200)
+    if not a.etag:
+        raise WrongAnswer(f"GET {path}: no ETag")
+    return a.etag, a.body.decode("utf-8")
+
+
+def put_changed(c: Client, path: str, text: str, etag: str) -> float:
+    """PUT of a changed object as a client sends it: If-Match the ETag it has (RFC 9110 13.1.1)."""
+    headers = {"Content-Type": "text/calendar; charset=utf-8", "If-Match": etag}
+    return _expect(c.request("PUT", path, text, headers), "PUT of a changed object", 204).seconds
+
+
+def delete(c: Client, path: str, etag: str) -> float:
+    """DELETE of one object with If-Match; a later GET must answer 404."""
+    seconds = _expect(c.request("DELETE", path, headers={"If-Match": etag}), "DELETE", 200, 204).seconds
+    _expect(c.request("GET", path), "GET after DELETE", 404)
+    return seconds

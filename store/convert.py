@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -169,12 +171,31 @@ def value_columns(f: Followup) -> list[dict[str, Any]]:
 
 
 def followup_to_row(f: Followup, row: FollowupRow, owner_tz: str) -> None:
-    """Copy every field of ``f`` onto ``row`` (children replaced wholesale)."""
+    """Copy every field of ``f`` onto ``row``. Each list of children is
+    replaced wholesale when it differs, and left alone when it does not: most
+    edits (a client's changed title or time) touch none of them, and
+    replacing them costs a DELETE and an INSERT each."""
     for key, value in followup_columns(f, owner_tz).items():
         setattr(row, key, value)
-    row.participants = [ParticipantRow(**p) for p in participant_columns(f)]
-    row.resources = [BookingRow(**b) for b in booking_columns(f)]
-    row.values = [ValueRow(**v) for v in value_columns(f)]
+    participants, bookings, values = participant_columns(f), booking_columns(f), value_columns(f)
+    if not _same_children(row.participants, participants):
+        row.participants = [ParticipantRow(**p) for p in participants]
+    if not _same_children(row.resources, bookings):
+        row.resources = [BookingRow(**b) for b in bookings]
+    if not _same_children(row.values, values):
+        row.values = [ValueRow(**v) for v in values]
+
+
+def _same_children(rows: Sequence[Any], wanted: list[dict[str, Any]]) -> bool:
+    """Whether ``rows`` hold exactly the columns ``wanted`` (in any order: each
+    list carries its own position or key)."""
+    if len(rows) != len(wanted):
+        return False
+    if not wanted:
+        return True
+    keys = tuple(wanted[0])
+    return Counter(tuple(getattr(r, k) for k in keys) for r in rows) == Counter(
+        tuple(w[k] for k in keys) for w in wanted)
 
 
 def _decode_list(text: str | None) -> list[Any]:

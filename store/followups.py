@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 
 CLASH_CANDIDATES = 5000
 """The most follow-ups one conflict check reads (:meth:`Followups.busy_between`)."""
+HELD = 8
+"""Follow-up rows a unit of work keeps loaded after reading them (:meth:`Followups._row`)."""
 
 
 class Followups:
@@ -49,11 +51,21 @@ class Followups:
     def __init__(self, uow: UnitOfWork) -> None:
         self.uow = uow
         self.session = uow.session
+        self._held: dict[int, FollowupRow] = {}
 
     def _row(self, id: int) -> FollowupRow:
+        """The follow-up's row with its children. The last few are held: the
+        session keeps loaded rows only while something refers to them, and a
+        request that reads a follow-up and then updates or deletes it would
+        otherwise load it and its children twice. Only a few (:data:`HELD`),
+        so a long import in one unit of work does not keep every row."""
         row = self.session.get(FollowupRow, id)
         if row is None:
             raise NotFound(f"no follow-up with id {id}")
+        self._held.pop(id, None)
+        self._held[id] = row
+        while len(self._held) > HELD:
+            del self._held[next(iter(self._held))]
         return row
 
     def get(self, id: int) -> Followup:
@@ -238,6 +250,7 @@ class Followups:
         self.uow.calendars.remove_followup(id)
         self.session.delete(row)
         self.session.flush()
+        self._held.pop(id, None)
         self.uow.log(f, "delete")
         self.uow.changed.get("followup", set()).discard(id)
         return f

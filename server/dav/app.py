@@ -37,7 +37,7 @@ from sqlalchemy import Engine
 import mapping
 from mapping import plain
 from server.config import Settings
-from server.dav import basic_auth, context, errors, feeds, listing, page, put, requestlog, scheduling
+from server.dav import basic_auth, context, delete, errors, feeds, listing, page, put, requestlog, scheduling
 from server.dav.health import Health
 from server.dav.logindelay import LoginDelay, slots_for
 from server.dav.radicale_config import radicale_configuration
@@ -154,6 +154,8 @@ class Application:
                     return listed
             if method == "PUT":
                 answer = self._put(environ)
+            elif method == "DELETE" and len(parts) == 3:
+                answer = delete.handle(self.engine, environ, parts)
             elif method == "REPORT" and len(parts) == 2:
                 answer = self._report(environ, parts)
             elif method == "POST" and len(parts) == 2 and parts[1] == scheduling.OUTBOX:

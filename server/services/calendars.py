@@ -526,17 +526,19 @@ def invitee_reply(uow: UnitOfWork, before: Followup, cal: Calendar, invitee: Use
     return f, parsed
 
 
-def delete(uow: UnitOfWork, login: str, name: str, href: str, user: str) -> None:
+def delete(uow: UnitOfWork, login: str, name: str, href: str, user: str, if_match: str = "") -> None:
     """DELETE by the owner deletes the follow-up and every copy; by an invitee,
-    it declines (PARTSTAT=DECLINED) and drops the meeting from their calendar."""
+    it declines (PARTSTAT=DECLINED) and drops the meeting from their calendar.
+    ``if_match`` is the request's If-Match (RFC 9110 13.1.1), checked once the
+    object is found (a missing object is NotFound, whatever the header says)."""
     found = uow.calendars.find(login, name)
     if found is not None and found.kind == personal.PERSONAL:
+        if if_match:
+            _check_delete(uow.calendars.object_at(found.id, href), f"/{login}/{name}/{href}", if_match)
         personal.delete(uow, found, href, user)
         return
     coll, owner = _writable(uow, login, name, user)
-    row = uow.calendars.object_at(coll.id, href)
-    if row is None:
-        raise NotFound(f"no object {href} in /{login}/{name}/")
+    row = _check_delete(uow.calendars.object_at(coll.id, href), f"/{login}/{name}/{href}", if_match)
     f = uow.followups.get(followup_of(row))
     if f.owner_id == owner.id:
         uow.followups.delete(followup_of(row))
@@ -546,6 +548,13 @@ def delete(uow: UnitOfWork, login: str, name: str, href: str, user: str) -> None
             p.partstat = PartStat.DECLINED
     uow.followups.update(f)
     projection.project(uow, DbDirectory(uow), f)
+
+
+def _check_delete(row: ObjectRow | None, path: str, if_match: str) -> ObjectRow:
+    if row is None:
+        raise NotFound(f"no object {path}")
+    check_preconditions(row.etag, if_match, False)
+    return row
 
 
 def move(uow: UnitOfWork, src: tuple[str, str, str], dst: tuple[str, str, str], user: str) -> None:

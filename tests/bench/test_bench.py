@@ -32,7 +32,12 @@ def test_check_only_exits_0_on_sqlite(tmp_path: Path) -> None:
     report, _ = check_only(tmp_path)
     assert "all checked, all right" in report
     assert "| incremental sync after one change | meetings |" in report
+    for row in ("PUT of a changed object (If-Match)", "DELETE of an object (If-Match)"):
+        for coll in ("meetings", "tasks"):
+            assert f"| {row} | {coll} |" in report
     assert "our store on SQLite 3." in report
+    assert "| free/busy of a week (free-busy-query REPORT) | meetings |" in report
+    assert re.search(r"note: free/busy of the week: both servers return the same [1-9]\d* busy periods", report)
 
 
 @pytest.mark.postgres
@@ -50,3 +55,32 @@ def test_check_only_on_postgresql_drops_its_schema(tmp_path: Path) -> None:
         left = conn.execute(text("SELECT count(*) FROM pg_namespace WHERE nspname = :n"), {"n": found[1]}).scalar()
     admin.dispose()
     assert left == 0
+
+
+def test_the_free_busy_check_reads_both_servers_answers() -> None:
+    """FBTYPE absent is BUSY; folded lines, several periods on a line and
+    touching periods are one busy time; FREE is kept apart (Radicale lists
+    cancelled events' time so); a period without an end cannot be checked."""
+    from datetime import UTC, datetime
+
+    import benchmarks.bench as bench
+    from benchmarks.dav import WrongAnswer
+
+    text = ("BEGIN:VCALENDAR\r\nBEGIN:VFREEBUSY\r\nFREEBUSY:20260302T080000Z/20260302T090000Z,2026030\r\n"
+            " 2T090000Z/20260302T100000Z\r\nFREEBUSY;FBTYPE=FREE:20260303T080000Z/20260303T090000Z\r\n"
+            "FREEBUSY;FBTYPE=BUSY-TENTATIVE:20260302T093000Z/20260302T110000Z\r\nEND:VFREEBUSY\r\n"
+            "END:VCALENDAR\r\n")
+    busy = bench.parse_freebusy(text)
+
+    def at(day: int, hour: int, minute: int = 0) -> datetime:
+        return datetime(2026, 3, day, hour, minute, tzinfo=UTC)
+
+    assert busy == {"BUSY": [(at(2, 8), at(2, 10))], "FREE": [(at(3, 8), at(3, 9))],
+                    "BUSY-TENTATIVE": [(at(2, 9, 30), at(2, 11))]}
+    assert bench._all_busy(busy) == [(at(2, 8), at(2, 11))]
+    assert bench._minus([(at(2, 8), at(2, 11))], [(at(2, 9), at(2, 10))]) == [(at(2, 8), at(2, 9)),
+                                                                            (at(2, 10), at(2, 11))]
+    with pytest.raises(WrongAnswer):
+        bench.parse_freebusy(text.replace("20260302T093000Z/20260302T110000Z", "20260302T093000Z/PT1H"))
+    with pytest.raises(WrongAnswer):
+        bench.parse_freebusy("BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n")
