@@ -16,15 +16,13 @@ object or calendar (Radicale's 404).
 
 from __future__ import annotations
 
-import io
-import zlib
 from typing import Any
 from xml.etree import ElementTree as ET
 
 from radicale import pathutils, xmlutils
 from sqlalchemy import Engine
 
-from server.dav import basic_auth, errors, put
+from server.dav import basic_auth, errors, put, radicale_form
 from server.services import calendars
 from server.services.errors import NotFound
 
@@ -37,15 +35,8 @@ def answer(path: str, environ: dict[str, Any]) -> errors.Response:
     response = ET.SubElement(multistatus, xmlutils.make_clark("D:response"))
     ET.SubElement(response, xmlutils.make_clark("D:href")).text = xmlutils.make_href("", path)
     ET.SubElement(response, xmlutils.make_clark("D:status")).text = xmlutils.make_response(200)
-    out = io.BytesIO()
-    ET.ElementTree(multistatus).write(out, encoding="utf-8", xml_declaration=True)
-    body = out.getvalue()
-    headers = [("Content-Type", CONTENT_TYPE)]
-    accepted = [e.strip() for e in environ.get("HTTP_ACCEPT_ENCODING", "").split(",") if e.strip()]
-    if "gzip" in accepted:
-        packer = zlib.compressobj(wbits=16 + zlib.MAX_WBITS)
-        body = packer.compress(body) + packer.flush()
-        headers.append(("Content-Encoding", "gzip"))
+    body, headers = radicale_form.gzip_if_accepted(environ, radicale_form.write_xml(multistatus),
+                                                   [("Content-Type", CONTENT_TYPE)])
     return "200 OK", headers, body
 
 

@@ -45,7 +45,6 @@ from __future__ import annotations
 import io
 import posixpath
 import re
-import zlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import quote, unquote, urlparse
@@ -56,7 +55,7 @@ from radicale.app.get import propose_filename
 from radicale.item import filter as radicale_filter
 from sqlalchemy import Engine
 
-from server.dav import basic_auth, scheduling
+from server.dav import basic_auth, radicale_form, scheduling
 from server.services import calendars
 from server.services.calendars import CollectionView, Member
 from server.services.errors import InvalidSyncToken
@@ -71,7 +70,7 @@ METHODS = frozenset({"PROPFIND", "REPORT", "GET"})
 StartResponse = Callable[..., Any]
 Answer = tuple[str, list[tuple[str, str]], bytes]
 
-ENCODING = "utf-8"
+ENCODING = radicale_form.ENCODING
 HREF, ETAG, MODIFIED, TYPE, TEXT, GONE, TOKEN = ("\x01h\x01", "\x01e\x01", "\x01m\x01", "\x01t\x01",
                                                  "\x01x\x01", "\x01g\x01", "\x01s\x01")
 _FIELDS = {HREF: "h", ETAG: "e", MODIFIED: "m", TYPE: "t", TEXT: "x", GONE: "g", TOKEN: "s"}
@@ -104,9 +103,7 @@ def _escape(text: str) -> str:
 
 def _write(root: ET.Element) -> str:
     """``root`` serialized the way Radicale serializes its answers."""
-    f = io.BytesIO()
-    ET.ElementTree(root).write(f, encoding=ENCODING, xml_declaration=True)
-    return f.getvalue().decode(ENCODING)
+    return radicale_form.write_xml(root).decode(ENCODING)
 
 
 def _end(written: str) -> int:
@@ -179,11 +176,7 @@ class _Request:
                 body: bytes) -> list[bytes]:
         """Radicale's ending of every answer: gzip when the client takes it,
         the length, the configured extra headers, our DAV header."""
-        accepted = [e.strip() for e in self.environ.get("HTTP_ACCEPT_ENCODING", "").split(",") if e.strip()]
-        if "gzip" in accepted:
-            compressor = zlib.compressobj(wbits=16 + zlib.MAX_WBITS)
-            body = compressor.compress(body) + compressor.flush()
-            headers = headers + [("Content-Encoding", "gzip")]
+        body, headers = radicale_form.gzip_if_accepted(self.environ, body, headers)
         merged = dict(headers + [("Content-Length", str(len(body)))])
         merged.update(_extra_headers(self.app.radicale.configuration))
         start_response(status, scheduling.dav_header(list(merged.items())))
