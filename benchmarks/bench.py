@@ -19,6 +19,7 @@ used without emptying it; the report names the database and its version.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import shlex
 import sys
@@ -28,6 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from benchmarks import data as data
 from benchmarks import dav as dav
@@ -37,6 +39,7 @@ from benchmarks.loadsetup import Schema
 from benchmarks.report import OURS, RADICALE, Results
 from server.services.projection import MEETINGS, TASKS
 from server.services.transaction import transaction
+from store.domain import User
 
 COLLECTIONS = (MEETINGS, TASKS)
 
@@ -94,8 +97,30 @@ def load(b: Bench) -> None:
     services.create_many(engine, followups, actor="bench")
     b.results.bulk_seconds, b.results.bulk_count = time.perf_counter() - started, len(followups)
     b.dataset = data.Dataset(directory, followups, data.stored_texts(engine))
+    if b.args.others:
+        load_others(b, engine, directory)
     db.dispose_all()
     b.radicale = servers.write_radicale(b.workdir, data.LOGIN, data.PASSWORD, b.ds.texts)
+
+
+def load_others(b: Bench, engine: Any, directory: data.BenchDirectory) -> None:
+    """``--others`` users with ``--others-n`` follow-ups each (the same mix, the
+    same rooms and contacts), bulk-loaded user by user after the bench user's:
+    the store the bench user's requests then run in. Radicale gets none of them."""
+    from server.services import followups as services
+
+    started = time.perf_counter()
+    for k in range(b.args.others):
+        login = f"other{k:05d}"
+        user = services.add_user(engine, User(login, f"Other User {k}", f"{login}@example.com", tz="Europe/Oslo"))
+        mine = data.generate(dataclasses.replace(directory, user=user), b.args.others_n, b.args.seed + 1 + k)
+        services.create_many(engine, mine, actor="bench")
+        b.results.others_count += len(mine)
+        if (k + 1) % max(1, b.args.others // 20) == 0:
+            seconds = time.perf_counter() - started
+            progress(f"other users: {k + 1}/{b.args.others}, {b.results.others_count:,} follow-ups, "
+                     f"{b.results.others_count / seconds:,.0f}/s")
+    b.results.others_seconds = time.perf_counter() - started
 
 
 def describe(b: Bench) -> list[str]:
@@ -438,7 +463,15 @@ def output(b: Bench, command: str) -> list[str]:
     title = f"## followup-caldav vs Radicale: N = {b.args.n} follow-ups, our store on {store}"
     lines = [title, "", f"- command: `{command}`", *report.machine(b.database), *describe(b),
              f"- CRM bulk load: {r.bulk_count} follow-ups in {r.bulk_seconds:.2f} s = {r.bulk_rate:,.0f}/s "
-             f"(services.create_many, rendering included; target >= {report.BULK_TARGET:,.0f}/s)", ""]
+             f"(services.create_many, rendering included; target >= {report.BULK_TARGET:,.0f}/s)"]
+    if b.args.others:
+        rate = r.others_count / r.others_seconds if r.others_seconds else 0.0
+        lines.append(f"- other users in the store: {b.args.others:,} users with {b.args.others_n:,} follow-ups "
+                     f"each, {r.others_count:,} in all, bulk-loaded after the bench user's in "
+                     f"{r.others_seconds:,.1f} s = {rate:,.0f}/s (add_user, then create_many per user); "
+                     f"the store holds {r.bulk_count + r.others_count:,} follow-ups. Radicale holds the "
+                     "bench user's only.")
+    lines.append("")
     lines += report.table(r) + [""] + report.method_notes(r, b.args.repeat)
     lines += [f"- note: {n}" for n in r.notes]
     lines.append(f"- answers: {'all checked, all right' if not r.errors else f'{len(r.errors)} WRONG'}")
@@ -463,6 +496,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=data.SEED, help="dataset seed")
     p.add_argument("--keep", metavar="DIR", help="work in DIR and keep it (database or PostgreSQL schema, "
                                                  "Radicale folder, logs)")
+    p.add_argument("--others", type=int, default=0, metavar="K",
+                   help="also load K other users into our store (after the bench user), to measure the bench "
+                        "user's requests in a large store; Radicale gets none of them (default 0)")
+    p.add_argument("--others-n", type=int, default=1000, metavar="M",
+                   help="follow-ups of each other user (default 1000)")
     p.add_argument("--check-only", action="store_true",
                    help="CI: small N, one repetition, check every answer; exit 1 on a wrong one")
     args = p.parse_args(argv)

@@ -46,6 +46,8 @@ class Results:
     rss: dict[str, float] = field(default_factory=dict)
     bulk_seconds: float = 0.0
     bulk_count: int = 0
+    others_seconds: float = 0.0
+    others_count: int = 0
 
     def add(self, row: str, coll: str, side: str, seconds: float) -> None:
         self.times[(row, coll, side)].append(seconds)

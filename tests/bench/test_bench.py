@@ -44,8 +44,10 @@ def test_check_only_exits_0_on_sqlite(tmp_path: Path) -> None:
 def test_check_only_on_postgresql_drops_its_schema(tmp_path: Path) -> None:
     if not PG_URL:
         pytest.skip("PostgreSQL: set FOLLOWUPS_TEST_PG=postgresql://postgres@127.0.0.1:5432/test")
-    report, progress = check_only(tmp_path, "--database", PG_URL)
+    report, progress = check_only(tmp_path, "--database", PG_URL, "--others", "2", "--others-n", "30")
     assert "all checked, all right" in report
+    assert "other users in the store: 2 users with 30 follow-ups each, 60 in all" in report
+    assert "the store holds 260 follow-ups" in report
     assert "N = 200 follow-ups, our store on PostgreSQL" in report
     assert re.search(r"our store on PostgreSQL \d+\.\d+", report)
     found = re.search(r"PostgreSQL schema (bench_\w+)", progress)
