@@ -42,6 +42,7 @@ Everything else, and every request of anyone else, is Radicale's.
 
 from __future__ import annotations
 
+import functools
 import io
 import posixpath
 import re
@@ -140,8 +141,21 @@ def _propstat(code: int, props: Sequence[ET.Element]) -> ET.Element:
 
 
 def _href_of(collection_path: str, name: str) -> str:
-    """A member's href as Radicale writes it (no base prefix), escaped for XML."""
+    """A member's href as Radicale writes it (no base prefix), escaped for XML.
+
+    For a name that is one safe path component (every stored one: a PUT's
+    name is checked), Radicale's joining and sanitizing of the path change
+    nothing, and quoting goes character by character: the quoted calendar
+    path plus the quoted name, without Radicale's three path sanitizations
+    a member (most of a listing's time at 65,000 members)."""
+    if name and "/" not in name and name not in (".", ".."):
+        return _quoted_prefix(collection_path) + quote(name)
     return _escape(xmlutils.make_href("", pathutils.unstrip_path(posixpath.join(collection_path, name))))
+
+
+@functools.lru_cache(maxsize=64)
+def _quoted_prefix(collection_path: str) -> str:
+    return xmlutils.make_href("", pathutils.unstrip_path(collection_path, True))
 
 
 def _content_type(component: str) -> str:
@@ -261,9 +275,10 @@ def _propfind(request: _Request, xml: ET.Element, depth: str,
     item = _template(member)
     collection_path = request.path
     out = [head[:_end(head)]]
+    dated = "%(m)s" in item  # an HTTP date is 2 us a member: only when asked for
     for m in members:
-        out.append(item % {"h": _href_of(collection_path, m.href), "e": _escape(m.etag), "m": m.last_modified,
-                           "t": _content_type(m.component)})
+        out.append(item % {"h": _href_of(collection_path, m.href), "e": _escape(m.etag),
+                           "m": m.last_modified if dated else "", "t": _content_type(m.component)})
     out.append(head[_end(head):])
     return request.respond(start_response, status, headers, "".join(out).encode(ENCODING))
 
