@@ -27,7 +27,7 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
@@ -401,6 +401,13 @@ class CalendarReader:
         for first in range(0, len(wanted), BATCH):
             found += self.conn.execute(stmt.where(ObjectRow.href.in_(wanted[first:first + BATCH])))
         return found
+
+    def texts_of(self, collection_id: int) -> Iterator[str]:
+        """The members' texts by href (as :meth:`listing` orders them), fetched
+        a few hundred at a time: server-side on PostgreSQL."""
+        stmt = (select(ObjectRow.text).where(ObjectRow.collection_id == collection_id)
+                .order_by(ObjectRow.href).execution_options(yield_per=BATCH))
+        yield from self.conn.execute(stmt).scalars()
 
     def in_range(self, collection_id: int, component: str | None, start: int, end: int) -> list[Any]:
         """Members whose indexed range overlaps [start, end)."""

@@ -46,7 +46,8 @@ import functools
 import io
 import posixpath
 import re
-from collections.abc import Callable, Iterable, Sequence
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 from urllib.parse import quote, unquote, urlparse
 from xml.etree import ElementTree as ET
@@ -195,6 +196,44 @@ class _Request:
         merged.update(_extra_headers(self.app.radicale.configuration))
         start_response(status, scheduling.dav_header(list(merged.items())))
         return [body]
+
+    def respond_in_chunks(self, start_response: StartResponse, status: str, headers: list[tuple[str, str]],
+                          pieces: list[str]) -> Iterable[bytes]:
+        """:meth:`respond` for an answer given as pieces of text, sent as it is
+        encoded (gzipped: compressed piece by piece, then sent), never joined
+        into one string: its length is counted from the pieces."""
+        if radicale_form.accepts_gzip(self.environ):
+            compressor = zlib.compressobj(wbits=16 + zlib.MAX_WBITS)
+            packed = [compressor.compress(chunk) for chunk in _chunks(pieces)]
+            packed.append(compressor.flush())
+            body: Iterable[bytes] = packed
+            length = sum(len(p) for p in packed)
+            headers = headers + [("Content-Encoding", "gzip")]
+        else:
+            body = _chunks(pieces)
+            length = sum(len(p) if p.isascii() else len(p.encode(ENCODING)) for p in pieces)
+        merged = dict(headers + [("Content-Length", str(length))])
+        merged.update(_extra_headers(self.app.radicale.configuration))
+        start_response(status, scheduling.dav_header(list(merged.items())))
+        return body
+
+
+CHUNK = 256 * 1024
+"""Characters of an answer encoded and sent at a time (:meth:`_Request.respond_in_chunks`)."""
+
+
+def _chunks(pieces: list[str]) -> Iterator[bytes]:
+    """``pieces`` encoded, about :data:`CHUNK` characters at a time."""
+    batch: list[str] = []
+    size = 0
+    for piece in pieces:
+        batch.append(piece)
+        size += len(piece)
+        if size >= CHUNK:
+            yield "".join(batch).encode(ENCODING)
+            batch, size = [], 0
+    if batch:
+        yield "".join(batch).encode(ENCODING)
 
 
 def _extra_headers(configuration: Any) -> dict[str, str]:
@@ -611,17 +650,19 @@ class _Calendar:
 
 
 def _get(request: _Request, start_response: StartResponse) -> Iterable[bytes] | None:
-    listed = request.members(texts=True)
-    if listed is None:
+    """The calendar as one VCALENDAR, merged while its texts stream in from
+    the database and sent in chunks: the merge keeps slices of the texts (the
+    answer's own size) and nothing else of the calendar."""
+    merger = _Merger()
+    view = calendars.own_texts(request.engine, request.login, request.password, request.parts[1], merger.add)
+    if view is None:
         return None
-    view, members = listed
     calendar = _Calendar(view)
-    text = collection_text((m.text or "" for m in members), calendar.get_meta("D:displayname"),
-                           calendar.get_meta("C:calendar-description"))
+    pieces = merger.pieces(calendar.get_meta("D:displayname"), calendar.get_meta("C:calendar-description"))
     disposition = f"attachment; filename*={ENCODING}''{quote(propose_filename(calendar), encoding=ENCODING)}"  # type: ignore[arg-type]
     headers = [("Content-Type", f"text/calendar; charset={ENCODING}"), ("Last-Modified", view.last_modified),
                ("ETag", view.ctag), ("Content-Disposition", disposition)]
-    return request.respond(start_response, "200 OK", headers, text.encode(ENCODING))
+    return request.respond_in_chunks(start_response, "200 OK", headers, pieces)
 
 
 _MARKS = re.compile(r"\r\n(?=BEGIN:|END:|TZID:)")
@@ -752,6 +793,10 @@ class _Merger:
         flush()
 
     def text(self, displayname: str | None, description: str | None) -> str:
+        return "".join(self.pieces(displayname, description))
+
+    def pieces(self, displayname: str | None, description: str | None) -> list[str]:
+        """The merged VCALENDAR as pieces of text, in order."""
         import vobject
 
         template = vobject.iCalendar()
@@ -765,4 +810,4 @@ class _Merger:
             template.x_wr_caldesc.value = description
         written = template.serialize()
         at = written.find("\r\nEND:VCALENDAR\r\n") + 2
-        return written[:at] + "".join(self.vtimezones) + "".join(self.components) + written[at:]
+        return [written[:at], *self.vtimezones, *self.components, written[at:]]

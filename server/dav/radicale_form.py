@@ -24,8 +24,12 @@ def gzip_if_accepted(environ: dict[str, Any], body: bytes,
     """``body`` gzipped, with its Content-Encoding, when the request's
     Accept-Encoding names ``gzip`` as Radicale reads it (an exact item of the
     comma-separated list); otherwise as it was."""
-    accepted = [e.strip() for e in environ.get("HTTP_ACCEPT_ENCODING", "").split(",") if e.strip()]
-    if "gzip" not in accepted:
+    if not accepts_gzip(environ):
         return body, headers
     compressor = zlib.compressobj(wbits=16 + zlib.MAX_WBITS)
     return compressor.compress(body) + compressor.flush(), headers + [("Content-Encoding", "gzip")]
+
+
+def accepts_gzip(environ: dict[str, Any]) -> bool:
+    """Whether Radicale would gzip its answer to this request."""
+    return "gzip" in [e.strip() for e in environ.get("HTTP_ACCEPT_ENCODING", "").split(",") if e.strip()]

@@ -259,6 +259,27 @@ def own_members(engine: Engine, login: str, password: str, name: str, hrefs: Ite
     return view, [Member(o.href, o.etag, o.component, o.modified_at, o.text if texts else None) for o in rows]
 
 
+def own_texts(engine: Engine, login: str, password: str, name: str,
+              take: Callable[[str], None]) -> CollectionView | None:
+    """``take`` every object text of ``login``'s own calendar ``name``, in
+    :func:`own_members`' order, streamed from the database (a whole calendar's
+    texts are never held at once); the calendar, or None as for
+    :func:`own_members` (then nothing was taken)."""
+    if not may_write(login, login, name):
+        return None
+    with engine.connect() as conn:
+        if not auth.recently_verified(conn, login, password):
+            return None
+        r = CalendarReader(conn)
+        row = r.collection(login, name)
+        if row is None:
+            return None
+        view = _collection(r.instance_id(), row)
+        for text in r.texts_of(row.id):
+            take(text)
+    return view
+
+
 def objects(engine: Engine, collection_id: int, hrefs: Iterable[str] | None = None,
             full: bool = True) -> list[ObjectView]:
     """Members (those at ``hrefs``), masked where private unless ``full``."""

@@ -274,7 +274,10 @@ def test_a_query_the_index_does_not_decide_is_radicales_own(calendars: LiveServe
 
 
 @pytest.mark.parametrize("path", ["anna/meetings/", "anna/tasks/", "anna/family/", "anna/empty/", "anna/meetings"])
-def test_get_of_a_calendar_is_radicales(calendars: LiveServer, spy: list[bool], path: str) -> None:
+@pytest.mark.parametrize("chunk", [listing.CHUNK, 100])
+def test_get_of_a_calendar_is_radicales(calendars: LiveServer, spy: list[bool], path: str, chunk: int,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(listing, "CHUNK", chunk)  # 100: sent (and gzipped) in many pieces
     r = _both(calendars, spy, "GET", path)
     assert r.status_code == 200 and r.content.startswith(b"BEGIN:VCALENDAR\r\n")
     _both(calendars, spy, "GET", path, Accept_Encoding="gzip")
