@@ -6,6 +6,7 @@ silent are in docs/calendar-mapping-decisions.md.
 
 from __future__ import annotations
 
+from mapping.addresses import attendee_addresses
 from mapping.directory import Directory, MemoryDirectory
 from mapping.errors import (
     InvalidCalendarData,
@@ -45,6 +46,7 @@ __all__ = [
     "SeriesCache",
     "UnknownTimezone",
     "UnsupportedComponent",
+    "attendee_addresses",
     "bound_library_zones",
     "check_component",
     "component_name",

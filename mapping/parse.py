@@ -14,6 +14,7 @@ from typing import Any
 from icalendar import Calendar, Component
 from icalendar.prop import vDDDTypes, vText, vUri
 
+from mapping.addresses import CRM_URNS
 from mapping.directory import Directory
 from mapping.errors import InvalidCalendarData
 from mapping.limits import check_length, in_range
@@ -259,7 +260,7 @@ def _attendees(comp: Component, d: Directory) -> _Attendees:
             partstat = PartStat.NEEDS_ACTION
         participant: Participant | None = None
         resource_id: int | None = None
-        for prefix in ("urn:x-crm:user:", "urn:x-crm:person:", "urn:x-crm:resource:"):
+        for prefix in CRM_URNS:
             if key.startswith(prefix) and key[len(prefix):].isdigit():
                 ident = in_range(int(key[len(prefix):]), "ATTENDEE")
                 try:

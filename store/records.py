@@ -11,7 +11,7 @@ and none of a follow-up's.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -108,6 +108,23 @@ class Records(Generic[D, R]):
         rows = list(self.session.scalars(select(self.row_class).order_by(self.row_class.id)))
         self.session.info.setdefault("kept", []).extend(rows)
         return [self.to_domain(r) for r in rows]
+
+    def by_emails(self, emails: Iterable[str]) -> dict[str, D]:
+        """What ``by_email`` finds for each of ``emails``, in one statement:
+        keyed by the address lowered (as ``by_email`` compares it), the first
+        by id where several match; addresses nothing matches are left out.
+        The rows found are kept (:meth:`_keep`): the caller's look-ups by id
+        follow."""
+        wanted = sorted({e.lower() for e in emails})
+        if not wanted:
+            return {}
+        lowered = func.lower(self.row_class.email)
+        found: dict[str, D] = {}
+        for row, key in self.session.execute(select(self.row_class, lowered).where(lowered.in_(wanted))
+                                             .order_by(self.row_class.id)):
+            if key not in found:
+                found[key] = self.to_domain(self._keep(row))
+        return found
 
     def by_name(self, name: str) -> D:
         """The record called ``name`` (case-insensitive), or its id as text."""

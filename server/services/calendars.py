@@ -498,12 +498,13 @@ def put(uow: UnitOfWork, login: str, name: str, href: str, data: str, user: str,
     mapping.check_component(cal, coll.component)
     uid = mapping.uid_of(cal)
     d = DbDirectory(uow)
+    d.preload_addresses(mapping.attendee_addresses(cal))
     if row is not None:
         if row.uid != uid:
             raise UidConflict(row.uid, href)
         before = uow.followups.get(followup_of(row))
         if before.owner_id != owner.id:
-            f, declared = invitee_reply(uow, before, cal, owner)
+            f, declared = invitee_reply(uow, before, cal, owner, d)
         else:
             f = mapping.to_followup(cal, owner, d, existing=before, now=datetime.now(UTC))
             f.id, f.owner_id = before.id, before.owner_id
@@ -528,13 +529,15 @@ def put(uow: UnitOfWork, login: str, name: str, href: str, data: str, user: str,
     return _object(stored), row is not None
 
 
-def invitee_reply(uow: UnitOfWork, before: Followup, cal: Calendar, invitee: User) -> tuple[Followup, Followup]:
+def invitee_reply(uow: UnitOfWork, before: Followup, cal: Calendar, invitee: User,
+                  d: DbDirectory | None = None) -> tuple[Followup, Followup]:
     """Apply an invitee's PUT of their copy (the mapping spec): their own
     PARTSTAT, and their own alarm and client lines (X-MOZ-*, X-APPLE-*, other
     alarms), kept for their copy only. Everything else stays the organizer's.
     Returns the follow-up, and the one the invitee's text declares (its
-    other differences from the organizer's are patched back into their copy)."""
-    d = DbDirectory(uow)
+    other differences from the organizer's are patched back into their copy).
+    ``d`` is the request's directory, when the caller has one."""
+    d = d if d is not None else DbDirectory(uow)
     mine = projection.copy_for(before, Target(invitee.login, MEETINGS), d)
     parsed = mapping.to_followup(cal, uow.users.get(before.owner_id), d, existing=mine)
     f = before.copy()
