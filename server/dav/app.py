@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 from xml.parsers import expat
@@ -306,7 +307,11 @@ def make_app(settings: Settings) -> requestlog.RequestLog:
     from radicale import Application as RadicaleApplication
     from radicale import log
 
-    log.setup()
+    if not isinstance(logging.getLogRecordFactory(), log.IdentLogRecordFactory):
+        # Once per process: each setup() wraps the record factory in another,
+        # and a process that builds many apps (the tests) would nest them past
+        # Python's recursion limit.
+        log.setup()
     configuration = radicale_configuration(settings)
     log.set_level(settings.log_level, False)
     requestlog.configure()
