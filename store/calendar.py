@@ -378,7 +378,10 @@ class CalendarReader:
 
     def objects(self, collection_id: int, hrefs: Iterable[str] | None = None) -> list[Any]:
         """The members, by href; only those at ``hrefs`` when given."""
-        stmt = _OBJECTS.where(ObjectRow.collection_id == collection_id)
+        return self._members(_OBJECTS.where(ObjectRow.collection_id == collection_id), hrefs)
+
+    def _members(self, stmt: Any, hrefs: Iterable[str] | None) -> list[Any]:
+        """``stmt``'s rows, by href; only those at ``hrefs`` when given (in batches, unordered)."""
         if hrefs is None:
             return list(self.conn.execute(stmt.order_by(ObjectRow.href)))
         wanted = list(dict.fromkeys(hrefs))
@@ -393,14 +396,7 @@ class CalendarReader:
         ``hrefs`` when given (unordered). A listing of ETags reads no text."""
         columns = [ObjectRow.href, ObjectRow.etag, ObjectRow.component, ObjectRow.modified_at]
         stmt = select(*columns, ObjectRow.text) if texts else select(*columns)
-        stmt = stmt.where(ObjectRow.collection_id == collection_id)
-        if hrefs is None:
-            return list(self.conn.execute(stmt.order_by(ObjectRow.href)))
-        wanted = list(dict.fromkeys(hrefs))
-        found: list[Any] = []
-        for first in range(0, len(wanted), BATCH):
-            found += self.conn.execute(stmt.where(ObjectRow.href.in_(wanted[first:first + BATCH])))
-        return found
+        return self._members(stmt.where(ObjectRow.collection_id == collection_id), hrefs)
 
     def texts_of(self, collection_id: int) -> Iterator[str]:
         """The members' texts by href (as :meth:`listing` orders them), fetched

@@ -238,6 +238,22 @@ class Member:
         return self.modified if isinstance(self.modified, str) else http_date(self.modified)
 
 
+@contextmanager
+def _own(engine: Engine, login: str, password: str,
+         name: str) -> Iterator[tuple[CalendarReader, CollectionView] | None]:
+    """A read of ``login``'s own calendar ``name`` (see :func:`own_members`), or None."""
+    if not may_write(login, login, name):
+        yield None
+        return
+    with engine.connect() as conn:
+        if not auth.recently_verified(conn, login, password):
+            yield None
+            return
+        r = CalendarReader(conn)
+        row = r.collection(login, name)
+        yield None if row is None else (r, _collection(r.instance_id(), row))
+
+
 def own_members(engine: Engine, login: str, password: str, name: str, hrefs: Iterable[str] | None = None,
                 texts: bool = False) -> tuple[CollectionView, list[Member]] | None:
     """``login``'s own calendar ``name`` and its members (those at ``hrefs``
@@ -245,17 +261,11 @@ def own_members(engine: Engine, login: str, password: str, name: str, hrefs: Ite
     unless the password was accepted in the last minutes (never hashes here:
     Radicale's path checks it) and the calendar exists. The owner sees every
     object in full (no masking), so this is only ever the owner's view."""
-    if not may_write(login, login, name):
-        return None
-    with engine.connect() as conn:
-        if not auth.recently_verified(conn, login, password):
+    with _own(engine, login, password, name) as found:
+        if found is None:
             return None
-        r = CalendarReader(conn)
-        row = r.collection(login, name)
-        if row is None:
-            return None
-        view = _collection(r.instance_id(), row)
-        rows = r.listing(row.id, hrefs, texts)
+        r, view = found
+        rows = r.listing(view.id, hrefs, texts)
     return view, [Member(o.href, o.etag, o.component, o.modified_at, o.text if texts else None) for o in rows]
 
 
@@ -265,17 +275,11 @@ def own_texts(engine: Engine, login: str, password: str, name: str,
     :func:`own_members`' order, streamed from the database (a whole calendar's
     texts are never held at once); the calendar, or None as for
     :func:`own_members` (then nothing was taken)."""
-    if not may_write(login, login, name):
-        return None
-    with engine.connect() as conn:
-        if not auth.recently_verified(conn, login, password):
+    with _own(engine, login, password, name) as found:
+        if found is None:
             return None
-        r = CalendarReader(conn)
-        row = r.collection(login, name)
-        if row is None:
-            return None
-        view = _collection(r.instance_id(), row)
-        for text in r.texts_of(row.id):
+        r, view = found
+        for text in r.texts_of(view.id):
             take(text)
     return view
 

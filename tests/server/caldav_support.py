@@ -158,6 +158,15 @@ class Dav:
                                        "</C:comp-filter></C:comp-filter></C:filter></C:calendar-query>", depth="1")
 
 
+def put_new(dav: Dav, path: str, text: str) -> str:
+    """PUT a new object; its ETag (from a GET: the server may rewrite the body)."""
+    r = dav.put(path, text, If_None_Match="*")
+    assert r.status_code == 201, (r.status_code, r.text)
+    g = dav.get(path)
+    assert g.status_code == 200
+    return g.headers["ETag"]
+
+
 @dataclass
 class DavResponse:
     href: str

@@ -21,6 +21,7 @@ from tests.server.caldav_support import (
     LiveServer,
     dump,
     followups_by_uid,
+    put_new,
     responses,
     sync_token,
     vevent,
@@ -42,14 +43,6 @@ def via_radicale(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str | None]]:
 
     monkeypatch.setattr(storage.Collection, "delete", recorded)
     yield seen
-
-
-def put_new(dav: Dav, path: str, text: str) -> str:
-    r = dav.put(path, text, If_None_Match="*")
-    assert r.status_code == 201, (r.status_code, r.text)
-    g = dav.get(path)
-    assert g.status_code == 200
-    return g.headers["ETag"]
 
 
 def token_of(dav: Dav, collection: str) -> str:

@@ -29,6 +29,7 @@ from tests.server.caldav_support import (
     followups_by_uid,
     ical,
     prop_lines,
+    put_new,
     responses,
     retitle,
     sync_token,
@@ -41,15 +42,6 @@ from tests.server.caldav_support import (
 @pytest.fixture
 def dav(live: LiveServer) -> Dav:
     return live.dav("anna")
-
-
-def put_new(dav: Dav, path: str, text: str) -> str:
-    """PUT a new object; its ETag (from a GET: the server may rewrite the body)."""
-    r = dav.put(path, text, If_None_Match="*")
-    assert r.status_code == 201, (r.status_code, r.text)
-    g = dav.get(path)
-    assert g.status_code == 200
-    return g.headers["ETag"]
 
 
 def members(dav: Dav, collection: str) -> set[str]:
