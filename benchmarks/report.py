@@ -23,16 +23,16 @@ class Row:
 
 
 ROWS = (
-    Row("propfind", "PROPFIND depth 1 (getetag)", None),
+    Row("propfind", "PROPFIND depth 1 (getetag)", 5),
     Row("ctag", "getctag (PROPFIND depth 0)", 20),
-    Row("initial", "initial sync (sync-collection + multiget by 100)", 1.5),
+    Row("initial", "initial sync (sync-collection + multiget by 100)", 5),
     Row("incremental", "incremental sync after one change", 50),
     Row("query", "one-week calendar-query (VEVENT / VTODO)", 10),
     Row("freebusy", "free/busy of a week (free-busy-query REPORT)", 10),
     Row("put", "PUT of a new object", 20),
     Row("put_changed", "PUT of a changed object (If-Match)", 10),
     Row("delete", "DELETE of an object (If-Match)", 10),
-    Row("get", "GET of the collection", None),
+    Row("get", "GET of the collection", 8),
     Row("restart", "first request after a restart (Radicale without cache)", 20),
     Row("restart_cached", "first request after a restart (Radicale with its cache)", None),
 )

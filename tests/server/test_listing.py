@@ -368,3 +368,38 @@ LINES = ["BEGIN:VCALENDAR", "END:VCALENDAR", "BEGIN:VTIMEZONE", "END:VTIMEZONE",
 def test_the_merge_is_radicales_on_any_lines(items: list[tuple[list[str], str, bool]]) -> None:
     texts = [sep.join(lines) + (sep if trailing else "") for lines, sep, trailing in items]
     assert listing.collection_text(texts, None, None) == _radicale(texts)
+
+
+def _zone(tzid: str | None, extra: str, sub: bool, where: str) -> list[str]:
+    """A VTIMEZONE whose TZID line comes before its STANDARD block, after it,
+    or inside it (where Radicale does not read it)."""
+    named = [f"TZID:{tzid}"] if tzid is not None else []
+    inner = ["BEGIN:STANDARD", *(named if where == "inside" else []), "TZOFFSETTO:+0100", "END:STANDARD"] if sub else []
+    own = named if where != "inside" or not sub else []
+    lines = ["BEGIN:VTIMEZONE", *(inner + own if where == "after" else own + inner)]
+    return lines + ([extra] if extra else []) + ["END:VTIMEZONE"]
+
+
+ZONE_BLOCK = st.builds(_zone, st.sampled_from(["A", "B", "A", "B", None, "A\nx", ""]),
+                 st.sampled_from(["", "", "X:1", "TZID:C"]), st.booleans(),
+                 st.sampled_from(["before", "before", "after", "inside"]))
+BLOCK = st.one_of(
+    ZONE_BLOCK, ZONE_BLOCK, ZONE_BLOCK,
+    st.lists(st.sampled_from(["SUMMARY:x", "X-A:1\nBEGIN:VEVENT", " folded", "", "X:a\rb"]), max_size=3).map(
+        lambda body: ["BEGIN:VEVENT", *body, "BEGIN:VALARM", "ACTION:DISPLAY", "END:VALARM", "END:VEVENT"]),
+    st.just(["BEGIN:VTODO", "UID:t", "END:VTODO"]),
+    st.just(["VERSION:2.0"]),  # a calendar's own line between blocks
+    st.just(["END:VCALENDAR", "BEGIN:VCALENDAR"]),
+    st.just(["BEGIN:X-UNCLOSED"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(BLOCK, max_size=5), max_size=4))
+def test_the_merge_is_radicales_on_calendars_of_blocks(calendars_: list[list[list[str]]]) -> None:
+    """Texts shaped like real ones, so the merge's quick path runs (and its
+    refusals: unclosed blocks, a second TZID or one after a zone's own
+    blocks, a bare CR, a calendar closed early)."""
+    texts = ["\r\n".join(["BEGIN:VCALENDAR", "PRODID:x", *(line for block in blocks for line in block),
+                          "END:VCALENDAR"]) + "\r\n" for blocks in calendars_]
+    assert listing.collection_text(texts, "Name", None) == _radicale(texts, "Name")
