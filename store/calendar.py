@@ -33,7 +33,8 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, union, update
+from sqlalchemy import Connection, Engine, String, any_, bindparam, delete, func, insert, or_, select, union, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from store import convert
@@ -387,8 +388,16 @@ class CalendarReader:
         wanted = list(dict.fromkeys(hrefs))
         found: list[Any] = []
         for first in range(0, len(wanted), BATCH):
-            found += self.conn.execute(stmt.where(ObjectRow.href.in_(wanted[first:first + BATCH])))
+            found += self.conn.execute(stmt.where(self._href_in(wanted[first:first + BATCH])))
         return found
+
+    def _href_in(self, hrefs: list[str]) -> Any:
+        """``href IN (...)``; on PostgreSQL ``href = ANY(array)``: one parameter,
+        so one statement text whatever the count (an IN of 100 hrefs was
+        rendered, and parsed by the driver and the server, afresh each time)."""
+        if self.conn.dialect.name == "postgresql":
+            return ObjectRow.href == any_(bindparam("hrefs", hrefs, type_=ARRAY(String)))
+        return ObjectRow.href.in_(hrefs)
 
     def listing(self, collection_id: int, hrefs: Iterable[str] | None = None, texts: bool = False) -> list[Any]:
         """The members' href, etag, component and modified_at (and text when
