@@ -548,20 +548,15 @@ def _sync(request: _Request, xml: ET.Element, start_response: StartResponse) -> 
     element = xml.find(_clark("D:sync-token"))
     old_token = element.text.strip() if element is not None and element.text else ""
     report = _Report(xml, token=True)
-    listed = request.members(hrefs=())
-    if listed is None:
-        return None
     try:
-        token, hrefs, changed = calendars.sync_members(request.engine, listed[0].id, old_token)
+        synced = calendars.own_sync(request.engine, request.login, request.password, request.parts[1], old_token,
+                                    texts=report.text)
     except InvalidSyncToken:
         return None  # Radicale answers 403 DAV:valid-sync-token, delayed
-    if changed is None:  # afresh: every member
-        everything = request.members(texts=report.text)
-        if everything is None:
-            return None
-        by_href = {m.href: m for m in everything[1]}
-    else:
-        by_href = {o.href: Member(o.href, o.etag, o.component, o.last_modified, o.text) for o in changed}
+    if synced is None:
+        return None
+    token, hrefs, changed = synced
+    by_href = {m.href: m for m in changed}
     gone = [h for h in hrefs if h not in by_href]
     members = [by_href[h] for h in hrefs if h in by_href]
     if not _within_occurrence_bound(request, report, members):

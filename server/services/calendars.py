@@ -240,7 +240,7 @@ class Member:
 
 @contextmanager
 def _own(engine: Engine, login: str, password: str,
-         name: str) -> Iterator[tuple[CalendarReader, CollectionView] | None]:
+         name: str) -> Iterator[tuple[CalendarReader, Any, CollectionView] | None]:
     """A read of ``login``'s own calendar ``name`` (see :func:`own_members`), or None."""
     if not may_write(login, login, name):
         yield None
@@ -251,7 +251,7 @@ def _own(engine: Engine, login: str, password: str,
             return
         r = CalendarReader(conn)
         row = r.collection(login, name)
-        yield None if row is None else (r, _collection(r.instance_id(), row))
+        yield None if row is None else (r, row, _collection(r.instance_id(), row))
 
 
 def own_members(engine: Engine, login: str, password: str, name: str, hrefs: Iterable[str] | None = None,
@@ -264,7 +264,7 @@ def own_members(engine: Engine, login: str, password: str, name: str, hrefs: Ite
     with _own(engine, login, password, name) as found:
         if found is None:
             return None
-        r, view = found
+        r, _row, view = found
         rows = r.listing(view.id, hrefs, texts)
     return view, [Member(o.href, o.etag, o.component, o.modified_at, o.text if texts else None) for o in rows]
 
@@ -278,7 +278,7 @@ def own_texts(engine: Engine, login: str, password: str, name: str,
     with _own(engine, login, password, name) as found:
         if found is None:
             return None
-        r, view = found
+        r, _row, view = found
         for text in r.texts_of(view.id):
             take(text)
     return view
@@ -367,15 +367,40 @@ def sync_members(engine: Engine, collection_id: int, old_token: str,
         view = _collection(r.instance_id(), row)
         if not old_token:
             return view.token, r.hrefs(row.id), None
-        prefix = view.token.rsplit(":", 1)[0] + ":"
-        rev_text = old_token[len(prefix):] if old_token.startswith(prefix) else ""
-        if not rev_text.isdigit() or int(rev_text) > row.rev:
-            raise InvalidSyncToken(f"sync token {old_token!r} is not one of this collection")
-        if int(rev_text) < row.pruned_rev:
-            raise InvalidSyncToken(f"sync token {old_token!r} is older than the removals this collection "
-                                   "still remembers; sync afresh")
-        hrefs, present = r.changed_since(row.id, int(rev_text), upto=row.rev)
+        hrefs, present = _changes(r, row, view, old_token)
         return view.token, hrefs, [_object(o, full) for o in present]
+
+
+def _changes(r: CalendarReader, row: Any, view: CollectionView, old_token: str) -> tuple[list[str], list[Any]]:
+    """:meth:`CalendarReader.changed_since` the revision of ``old_token`` (not
+    empty), or InvalidSyncToken (see :func:`sync_members`)."""
+    prefix = view.token.rsplit(":", 1)[0] + ":"
+    rev_text = old_token[len(prefix):] if old_token.startswith(prefix) else ""
+    if not rev_text.isdigit() or int(rev_text) > row.rev:
+        raise InvalidSyncToken(f"sync token {old_token!r} is not one of this collection")
+    if int(rev_text) < row.pruned_rev:
+        raise InvalidSyncToken(f"sync token {old_token!r} is older than the removals this collection "
+                               "still remembers; sync afresh")
+    return r.changed_since(row.id, int(rev_text), upto=row.rev)
+
+
+def own_sync(engine: Engine, login: str, password: str, name: str, old_token: str,
+             texts: bool = False) -> tuple[str, list[str], list[Member]] | None:
+    """:func:`sync_members` of ``login``'s own calendar ``name`` in one read
+    (see :func:`own_members`, and None as there): the token, the hrefs changed
+    since ``old_token`` (every member's for an empty one, sorted) and the
+    members among them. InvalidSyncToken for a token it cannot answer."""
+    with _own(engine, login, password, name) as found:
+        if found is None:
+            return None
+        r, row, view = found
+        if not old_token:
+            rows = r.listing(row.id, texts=texts)
+            return view.token, sorted(o.href for o in rows), [
+                Member(o.href, o.etag, o.component, o.modified_at, o.text if texts else None) for o in rows]
+        hrefs, present = _changes(r, row, view, old_token)
+        return view.token, hrefs, [Member(o.href, o.etag, o.component, o.modified_at, o.text if texts else None)
+                                   for o in present]
 
 
 # -- writes -------------------------------------------------------------------------
