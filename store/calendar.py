@@ -33,7 +33,21 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, String, any_, bindparam, delete, func, insert, or_, select, union, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Integer,
+    String,
+    any_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    union,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -392,12 +406,7 @@ class CalendarReader:
         return found
 
     def _href_in(self, hrefs: list[str]) -> Any:
-        """``href IN (...)``; on PostgreSQL ``href = ANY(array)``: one parameter,
-        so one statement text whatever the count (an IN of 100 hrefs was
-        rendered, and parsed by the driver and the server, afresh each time)."""
-        if self.conn.dialect.name == "postgresql":
-            return ObjectRow.href == any_(bindparam("hrefs", hrefs, type_=ARRAY(String)))
-        return ObjectRow.href.in_(hrefs)
+        return _among(self.conn, ObjectRow.href, hrefs, String)
 
     def listing(self, collection_id: int, hrefs: Iterable[str] | None = None, texts: bool = False) -> list[Any]:
         """The members' href, etag, component and modified_at (and text when
@@ -452,9 +461,9 @@ class CalendarReader:
         answer = (select(ParticipantRow.partstat).where(ParticipantRow.followup_id == FollowupRow.id,
                                                         ParticipantRow.user_id == user_id)
                   .order_by(ParticipantRow.position).limit(1).scalar_subquery().label("answer"))
-        stmt = _busy_followups(union(own, theirs), limit).add_columns(answer).where(
-            or_(FollowupRow.owner_id == user_id, FollowupRow.id.in_(invited)))
-        return [(_followup(row), row.answer) for row in self.conn.execute(stmt)]
+        rows = self._busy_followups(union(own, theirs), limit, or_(FollowupRow.owner_id == user_id,
+                                                                   FollowupRow.id.in_(invited)), columns=(answer,))
+        return [(_followup(row), row.answer) for row in rows]
 
     def bookings_busy(self, resource_id: int, start: int, end: int, limit: int) -> list[Followup]:
         """The follow-ups that book a resource (not declined by it) and may be
@@ -462,7 +471,26 @@ class CalendarReader:
         booked = select(BookingRow.followup_id).where(BookingRow.resource_id == resource_id,
                                                       BookingRow.partstat != "DECLINED")
         ids = select(ObjectRow.followup_id).where(ObjectRow.followup_id.in_(booked), *_overlap(start, end))
-        return [_followup(row) for row in self.conn.execute(_busy_followups(ids, limit))]
+        return [_followup(row) for row in self._busy_followups(ids, limit)]
+
+    def _busy_followups(self, ids: Any, limit: int, *where: Any, columns: tuple[Any, ...] = ()) -> list[Any]:
+        """The follow-ups among those ``ids`` selects that may be busy time (and
+        match ``where``), by start, at most ``limit``: the ids first (an index
+        query on the calendar rows' ranges), then their follow-ups by id. One
+        statement ordered by start with a limit let PostgreSQL walk every
+        follow-up of the store in start order, filtering: 575 ms for a week's
+        free/busy among 1,000,000 follow-ups, against 30 ms among 10,000."""
+        found = [i for i in dict.fromkeys(self.conn.execute(ids).scalars()) if i is not None]
+        rows: list[Any] = []
+        for first in range(0, len(found), BATCH):
+            batch = found[first:first + BATCH]
+            rows += self.conn.execute(
+                select(*_FOLLOWUP_COLUMNS, *columns)
+                .where(_among(self.conn, FollowupRow.id, batch, Integer), FollowupRow.busy.is_(True),
+                       FollowupRow.cancelled.is_(False),
+                       FollowupRow.kind != Kind.TODO.value, FollowupRow.start_utc.is_not(None), *where))
+        rows.sort(key=lambda row: (row.start_utc, row.id))
+        return rows[:limit]
 
     def has_uid(self, collection_id: int, uid: str) -> bool:
         return self.conn.execute(select(ObjectRow.id).where(ObjectRow.collection_id == collection_id,
@@ -556,15 +584,16 @@ def _overlap(start: int, end: int) -> tuple[Any, ...]:
     return ObjectRow.start_ts < end, ObjectRow.end_ts > start
 
 
+def _among(conn: Connection, column: Any, values: list[Any], kind: Any) -> Any:
+    """``column IN (values)``; on PostgreSQL ``column = ANY(array)``: one
+    parameter, so one statement text whatever the count (an IN of 100 values
+    was rendered, and parsed by the driver and the server, afresh each time)."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(kind)))
+    return column.in_(values)
+
+
 _FOLLOWUP_COLUMNS = tuple(FollowupRow.__table__.columns)
-
-
-def _busy_followups(ids: Any, limit: int) -> Any:
-    """The follow-ups among ``ids`` that may be busy time, by start."""
-    return (select(*_FOLLOWUP_COLUMNS)
-            .where(FollowupRow.id.in_(ids), FollowupRow.busy.is_(True), FollowupRow.cancelled.is_(False),
-                   FollowupRow.kind != Kind.TODO.value, FollowupRow.start_utc.is_not(None))
-            .order_by(FollowupRow.start_utc, FollowupRow.id).limit(limit))
 
 
 def _followup(row: Any) -> Followup:
