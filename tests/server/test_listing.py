@@ -120,6 +120,7 @@ PROPFINDS = [
     "<D:getlastmodified/><A:calendar-color/><D:sync-token/>",
     "",
     "<D:getetag/><D:getetag/>",
+    "<D:getetag/><C:calendar-home-set/><CS:source/>",  # the calendar's own response from Radicale itself
 ]
 
 
