@@ -31,6 +31,7 @@ import io
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
+from xml.etree import ElementTree as ET
 from xml.parsers import expat
 
 from sqlalchemy import Engine
@@ -61,6 +62,26 @@ MAX_XML_ELEMENTS = 10_000
 """Most elements taken in an XML body. Radicale spends about half a
 millisecond on each href of a calendar-multiget; vdirsyncer asks for a whole
 calendar in one, so the bound is high: 10,000 hrefs are a few seconds."""
+
+
+MAX_LISTED_PROPS = 256
+"""Most properties a PROPFIND with Depth 1 may ask for: the answer holds each
+for every member (a calendar of 10,000 asked for 10,000 properties would be
+10^8 elements). Clients ask for a few dozen at most."""
+
+
+def check_listed_props(body: bytes) -> None:
+    """400 for a PROPFIND with Depth other than 0 that asks for more than
+    :data:`MAX_LISTED_PROPS` properties (the body passed :func:`check_xml`)."""
+    if not body.strip():
+        return
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        return  # Radicale answers a broken body
+    if len(root) and len(root[0]) > MAX_LISTED_PROPS:
+        raise errors.BadRequest(f"a PROPFIND of members asks for {len(root[0])} properties; this server answers "
+                                f"at most {MAX_LISTED_PROPS} (ask with Depth: 0, or for fewer)")
 
 
 def utf8_path(raw: str) -> str:
@@ -148,6 +169,8 @@ class Application:
                 return page.handle(self.engine, self.settings, environ, start_response)
             if method in XML_METHODS:
                 check_xml(self._body(environ))
+            if method == "PROPFIND" and environ.get("HTTP_DEPTH", "0") != "0":  # Radicale reads no Depth as 0
+                check_listed_props(self._body(environ))
             if len(parts) == 2 and method in listing.METHODS:
                 body = self._body(environ) if method != "GET" else b""
                 listed = listing.handle(self, environ, method, parts, body, start_response)

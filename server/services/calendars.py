@@ -376,7 +376,9 @@ def _changes(r: CalendarReader, row: Any, view: CollectionView, old_token: str) 
     empty), or InvalidSyncToken (see :func:`sync_members`)."""
     prefix = view.token.rsplit(":", 1)[0] + ":"
     rev_text = old_token[len(prefix):] if old_token.startswith(prefix) else ""
-    if not rev_text.isdigit() or int(rev_text) > row.rev:
+    # ASCII digits of a sane length only: int() refuses other Unicode digits
+    # ("²") and texts past 4,300 digits with a ValueError, not a refusal.
+    if not (rev_text.isascii() and rev_text.isdigit() and len(rev_text) <= 18) or int(rev_text) > row.rev:
         raise InvalidSyncToken(f"sync token {old_token!r} is not one of this collection")
     if int(rev_text) < row.pruned_rev:
         raise InvalidSyncToken(f"sync token {old_token!r} is older than the removals this collection "

@@ -23,7 +23,7 @@ from radicale import storage as radicale_storage
 
 from server.dav import listing
 from store.domain import Recurrence
-from tests.server.caldav_support import XMLNS, LiveServer, crm_meeting, crm_todo, ical, vevent, vtodo
+from tests.server.caldav_support import XMLNS, LiveServer, crm_meeting, crm_todo, dump, ical, vevent, vtodo
 
 SKIPPED_HEADERS = {"date", "server"}
 
@@ -411,3 +411,34 @@ def test_the_merge_is_radicales_on_calendars_of_blocks(calendars_: list[list[lis
     texts = ["\r\n".join(["BEGIN:VCALENDAR", "PRODID:x", *(line for block in blocks for line in block),
                           "END:VCALENDAR"]) + "\r\n" for blocks in calendars_]
     assert listing.collection_text(texts, "Name", None) == _radicale(texts, "Name")
+
+
+# -- hostile input on these paths -------------------------------------------------------
+
+
+@pytest.mark.parametrize("tail", ["\u00b2", "9" * 5000, "1" * 19])
+def test_a_sync_token_of_odd_digits_is_refused_not_a_server_error(calendars: LiveServer, spy: list[bool],
+                                                                   tail: str) -> None:
+    """int() refuses Unicode digits and texts past 4,300 digits with a
+    ValueError: a token ending in those was a 500 on this path."""
+    first = _both(calendars, spy, "REPORT", "anna/meetings/", _sync("", "<D:getetag/>"))
+    token = first.content.split(b"<sync-token>")[1].split(b"</sync-token>")[0].decode()
+    odd = token.rsplit(":", 1)[0] + ":" + tail
+    r = _both(calendars, spy, "REPORT", "anna/meetings/", _sync(odd, "<D:getetag/>"), fast=False)
+    assert r.status_code == 403
+
+
+def test_a_listing_of_too_many_properties_is_refused(calendars: LiveServer) -> None:
+    """Each property is answered for every member: the count is bounded for
+    Depth 1 (a 400 saying so), not for Depth 0, and the store is unchanged."""
+    from server.dav.app import MAX_LISTED_PROPS
+
+    dav = calendars.dav()
+    many = "".join(f"<X:p{i}/>" for i in range(MAX_LISTED_PROPS + 1))
+    before = dump(calendars.engine)
+    r = dav.request("PROPFIND", "anna/meetings/", _propfind(many), Depth="1")
+    assert r.status_code == 400 and "at most" in r.text
+    assert dav.request("PROPFIND", "anna/meetings/", _propfind(many), Depth="0").status_code == 207
+    fewer = "".join(f"<X:p{i}/>" for i in range(MAX_LISTED_PROPS))
+    assert dav.request("PROPFIND", "anna/meetings/", _propfind(fewer), Depth="1").status_code == 207
+    assert dump(calendars.engine) == before
