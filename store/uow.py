@@ -120,7 +120,11 @@ class UnitOfWork:
         return changed
 
     def log(self, f: Followup, action: str) -> None:
-        self.session.add(ChangeRow(followup_id=f.id, uid=f.uid, action=action,
+        self.log_change(f.id, f.uid, action)
+
+    def log_change(self, followup_id: int | None, uid: str, action: str) -> None:
+        """The change-log entry of ``action`` on a follow-up known by its id and UID alone."""
+        self.session.add(ChangeRow(followup_id=followup_id, uid=uid, action=action,
                                    at=convert.naive_utc(utcnow()), actor=self.actor, source=self.source.value))
 
     def changes(self, since: int = 0, limit: int = 1000) -> Sequence[ChangeRow]:

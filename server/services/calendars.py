@@ -594,10 +594,11 @@ def delete(uow: UnitOfWork, login: str, name: str, href: str, user: str, if_matc
         return
     coll, owner = _writable(uow, login, name, user)
     row = _check_delete(uow.calendars.object_at(coll.id, href), f"/{login}/{name}/{href}", if_match)
-    f = uow.followups.get(followup_of(row))
-    if f.owner_id == owner.id:
-        uow.followups.delete(followup_of(row))
+    owner_id, uid = uow.followups.owner_and_uid(followup_of(row))
+    if owner_id == owner.id:
+        uow.followups.drop(followup_of(row), uid)
         return
+    f = uow.followups.get(followup_of(row))
     for p in f.participants:
         if p.user_id == owner.id:
             p.partstat = PartStat.DECLINED

@@ -437,6 +437,32 @@ def test_update_replaces_children(seed: Seed) -> None:
             assert conn.scalar(select(func.count()).select_from(row)) == 0
 
 
+@pytest.mark.parametrize("held", [False, True], ids=["by statements", "row held by the unit of work"])
+def test_drop_leaves_what_delete_leaves(seed: Seed, held: bool) -> None:
+    """``drop`` (a calendar DELETE's) removes by statements what ``delete`` removes
+    through the ORM: the follow-up, its participants, bookings and custom values
+    (ON DELETE CASCADE), and logs the same change."""
+    keep = save(seed, zoned_todo(seed))
+    gone = save(seed, everything_meeting(seed))
+    assert gone.participants and gone.resource_ids and gone.custom
+    with UnitOfWork(seed.engine) as uow:
+        if held:
+            uow.followups.get(ident(gone))
+        assert uow.followups.owner_and_uid(ident(gone)) == (gone.owner_id, gone.uid)
+        uow.followups.drop(ident(gone), gone.uid)
+        uow.commit()
+    with UnitOfWork(seed.engine, write=False) as uow:
+        with pytest.raises(NotFound):
+            uow.followups.owner_and_uid(ident(gone))
+        assert uow.followups.ids() == [keep.id]
+        last = uow.changes()[-1]
+        assert (last.followup_id, last.uid, last.action) == (gone.id, gone.uid, "delete")
+    with seed.engine.connect() as conn:
+        for row, children in ((ParticipantRow, keep.participants), (BookingRow, keep.resource_ids),
+                              (ValueRow, keep.custom)):
+            assert conn.scalar(select(func.count()).select_from(row)) == len(children)
+
+
 def test_update_keeps_created_and_advances_modified(seed: Seed) -> None:
     f = save(seed, zoned_todo(seed))
     created, modified = f.created_at, f.modified_at
