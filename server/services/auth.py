@@ -7,8 +7,12 @@ free-busy REPORT) all call it. Where passwords live is a setting
 (:mod:`server.services.htpasswd`); either way the login must be a user of
 the store, which owns the calendars.
 
-Hashes are argon2id (RFC 9106) with OWASP's minimum parameters (19 MiB,
-two passes, one lane): about 30 ms a verify on a two-core machine. A hash
+Hashes are argon2id (RFC 9106) with one of the parameter sets OWASP's
+Password Storage Cheat Sheet rates as equally strong: 7 MiB, five passes, one
+lane (rather than 19 MiB and two passes). About 27 ms a verify on a two-core
+machine, and 7 MiB touched instead of 19: every concurrent login adds that to
+the process's peak memory, and the first login of a fresh process was most of
+its peak at 10,000 follow-ups (``docs/memory.md``). A hash
 made with other parameters, or with the scrypt this project used before,
 still verifies, and the next successful login replaces it with a current
 one (:func:`needs_rehash`).
@@ -42,7 +46,7 @@ from store.errors import InvalidFollowup
 
 log = logging.getLogger("followups.auth")
 
-HASHER = argon2.PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1, type=argon2.Type.ID)
+HASHER = argon2.PasswordHasher(time_cost=5, memory_cost=7168, parallelism=1, type=argon2.Type.ID)
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 VERIFIED_SECONDS = 300.0
 VERIFIED: Lru[tuple[str, str], tuple[str, float]] = Lru(10_000)

@@ -65,7 +65,7 @@ def people(engine: Engine) -> Engine:
 
 def test_new_hashes_are_argon2id_with_the_current_parameters() -> None:
     stored = auth.hash_password("correct horse")
-    assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert stored.startswith("$argon2id$v=19$m=7168,t=5,p=1$")
     assert auth.check_password(stored, "correct horse")
     assert not auth.check_password(stored, "correct horsE")
     assert not auth.needs_rehash(stored)
@@ -88,12 +88,15 @@ def test_old_hashes_are_upgraded_at_the_next_login(people: Engine) -> None:
     assert auth.authenticate(people, "anna", "s3cret")
     assert stored_hash(people, "anna") == new
 
-    # argon2 made with older (cheaper) parameters is made again too
+    # argon2 made with other parameters is made again too: cheaper ones, and the
+    # 19 MiB / two passes of earlier versions
+    earlier = argon2.PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1).hash("s3cret")
+    assert auth.check_password(earlier, "s3cret") and auth.needs_rehash(earlier)
     older = argon2.PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash("s3cret")
     set_hash(people, "bjorn", older)
     assert auth.needs_rehash(older)
     assert auth.authenticate(people, "bjorn", "s3cret")
-    assert stored_hash(people, "bjorn").startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert stored_hash(people, "bjorn").startswith("$argon2id$v=19$m=7168,t=5,p=1$")
 
     # a password changed between the check and the upgrade is never undone
     set_hash(people, "bjorn", older)
