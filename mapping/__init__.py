@@ -26,6 +26,7 @@ from mapping.patch import patch
 from mapping.privacy import mask, mask_text
 from mapping.recurrence import Instance, Prepared, SeriesCache, expand
 from mapping.render import render, render_text
+from mapping.serialize import bound_lines
 from mapping.timerange import MAX_TS, MIN_TS, exact_of, time_range
 from mapping.timezones import bound_library_zones
 from mapping.validate import check_component, component_name, parse_calendar, uid_of
@@ -48,6 +49,7 @@ __all__ = [
     "UnsupportedComponent",
     "attendee_addresses",
     "bound_library_zones",
+    "bound_lines",
     "check_component",
     "component_name",
     "configure_limits",

@@ -14,14 +14,23 @@ allowing a new major, run that test against it (and ``tests/mapping``).
 
 from __future__ import annotations
 
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from icalendar import Component
 from icalendar.parser import Contentline
-from icalendar.prop import vText
+from icalendar.prop import vCalAddress, vDDDTypes, vInt, vText, vUri
 
 FOLD_AT = 75
 """icalendar folds a line once it reaches 75 octets (RFC 5545 3.1); shorter lines stay whole."""
+LINES_KEPT = 4096
+"""Folded lines :func:`to_text` remembers by default (then it forgets them all
+and starts again): the setting ``line_cache_entries`` (:func:`bound_lines`)."""
+_kept = LINES_KEPT
+
+_lines: dict[tuple[Any, ...], str] = {}
+_STRINGS = (vText, vCalAddress, vUri)
+_MOMENTS = (datetime, date, timedelta)
 
 
 _BOM = b"\xef\xbb\xbf"
@@ -69,6 +78,55 @@ def fold(line: str) -> str:
     return "\r\n ".join(pieces)
 
 
+def _key(name: str, value: Any) -> tuple[Any, ...] | None:
+    """What a property's folded line depends on, when that is all it depends
+    on: its name, value class, value (a moment with its zone object, since
+    aware datetimes of two zones compare equal at the same instant) and
+    parameters in order. None for anything else (lists, periods, recurrence
+    rules, a client's own values), which is written afresh every time."""
+    kind = type(value)
+    if kind in _STRINGS:
+        ident: Any = (str(value), getattr(value, "encoding", None))
+    elif kind is vInt:
+        ident = int(value)
+    elif kind is vDDDTypes:
+        moment = value.dt
+        if type(moment) not in _MOMENTS:
+            return None
+        ident = (type(moment), moment, getattr(moment, "tzinfo", None))
+    else:
+        return None
+    params = value.params
+    return (name, kind, ident, tuple(params.items()) if params else ())
+
+
+def bound_lines(entries: int) -> None:
+    """Remember at most ``entries`` folded lines (0: none), forgetting those kept now."""
+    global _kept
+    _kept = max(0, entries)
+    _lines.clear()
+
+
+def _folded(name: str, value: Any) -> str:
+    """``fold(_line(name, value))``, remembered: a bulk import renders the same
+    lines (DTSTAMP, the type, the contacts, the organizer, STATUS) for many
+    follow-ups, and encoding each value and its parameters again cost about
+    a third of writing the text."""
+    key = _key(name, value) if _kept else None
+    if key is None:
+        return fold(_line(name, value))
+    try:
+        return _lines[key]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable parameter value (a list): nothing to remember
+        return fold(_line(name, value))
+    if len(_lines) >= _kept:
+        _lines.clear()
+    line = _lines[key] = fold(_line(name, value))
+    return line
+
+
 def to_text(component: Component) -> str:
     """The component with its subcomponents, CRLF line ends and a final CRLF."""
     out: list[str] = []
@@ -79,10 +137,9 @@ def to_text(component: Component) -> str:
             out.append(f"END:{comp.name}")
             continue
         out.append(f"BEGIN:{comp.name}")
-        for name in comp.keys():
-            values = comp[name]
+        for name, values in comp.items():  # the stored upper-case names, without a case-folding lookup each
             for value in values if isinstance(values, list) else (values,):
-                out.append(fold(_line(name, value)))
+                out.append(_folded(name, value))
         stack.append((comp, True))
         stack.extend((sub, False) for sub in reversed(comp.subcomponents))
     return "\r\n".join(out) + "\r\n"

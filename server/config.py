@@ -305,6 +305,15 @@ SCHEMA: dict[str, dict[str, Any]] = {
                 "for free/busy (about 3 KB each); one not kept is parsed and walked from its first instance "
                 "again",
     },
+    "line_cache_entries": {
+        "value": 4096,
+        "type": int,
+        "env": "FOLLOWUPS_LINE_CACHE_ENTRIES",
+        "metavar": "N",
+        "min": 0,
+        "help": "iCalendar lines (a date, a name, an address with its parameters) each process keeps written, "
+                "for rendering follow-ups that share them (about 0.3 KB each); all are forgotten when it is full",
+    },
     "timezone_cache_entries": {
         "value": 1000,
         "type": int,
@@ -362,6 +371,7 @@ class Settings:
     overlap_cache_entries: int = SCHEMA["overlap_cache_entries"]["value"]
     recurrence_cache_entries: int = SCHEMA["recurrence_cache_entries"]["value"]
     timezone_cache_entries: int = SCHEMA["timezone_cache_entries"]["value"]
+    line_cache_entries: int = SCHEMA["line_cache_entries"]["value"]
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,6 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
-    insert,
     or_,
     select,
     union,
@@ -51,7 +50,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from store import convert
+from store import convert, db
 from store.domain import Followup, Kind
 from store.errors import NotFound
 from store.localtime import utcnow
@@ -284,7 +283,7 @@ class Calendars:
         for i, row in enumerate(fresh):
             row["rev"] = top - len(fresh) + 1 + i
         self._unbury(collection_id, [row["href"] for row in fresh])
-        self.session.execute(insert(ObjectRow), fresh)
+        db.insert_many(self.session, ObjectRow, fresh)
         return len(fresh)
 
     def remove(self, row: ObjectRow) -> None:

@@ -23,3 +23,4 @@ def configure(settings: Settings) -> None:
     freebusy.SERIES.resize(settings.recurrence_cache_entries)
     feeds.BODIES.resize(settings.feed_cache_mb * 1024 * 1024)
     mapping.bound_library_zones(settings.timezone_cache_entries)
+    mapping.bound_lines(settings.line_cache_entries)

@@ -60,6 +60,7 @@ SAMPLES: dict[str, tuple[Any, Any, Any]] = {
     "overlap_cache_entries": (0, 1, 2),
     "recurrence_cache_entries": (0, 1, 2),
     "timezone_cache_entries": (0, 1, 2),
+    "line_cache_entries": (0, 1, 2),
 }
 PASSWORD = "s3cret"
 

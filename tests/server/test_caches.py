@@ -15,32 +15,35 @@ from icalendar.timezone import tzp
 from sqlalchemy import Engine
 
 import mapping
+from mapping import serialize
 from server import config
 from server.cli.main import main as cli_main
 from server.dav.app import make_app
 from server.services import auth, caches, calendars, export, feeds, freebusy, privacy
 from server.services import followups as services
+from server.services.directory import DbDirectory
 from server.services.lru import Lru
 from server.services.transaction import transaction
 from store.domain import Company, Kind, Participant, PartStat, User, new_meeting
 
 DEFAULTS = config.load(None, {}, {})
 SMALL = {"login_cache_entries": 2, "mask_cache_entries": 2, "export_cache_entries": 2,
-         "overlap_cache_entries": 2, "timezone_cache_entries": 2, "recurrence_cache_entries": 2}
+         "overlap_cache_entries": 2, "timezone_cache_entries": 2, "recurrence_cache_entries": 2,
+         "line_cache_entries": 2}
 
 
 def _sizes() -> dict[str, int]:
     return {"login_cache_entries": len(auth.VERIFIED), "mask_cache_entries": len(privacy.MASKED),
             "export_cache_entries": len(export.NEUTRAL), "overlap_cache_entries": len(calendars.OVERLAPS),
             "timezone_cache_entries": len(tzp._TZP__tz_cache),  # type: ignore[attr-defined]
-            "recurrence_cache_entries": len(freebusy.SERIES)}
+            "recurrence_cache_entries": len(freebusy.SERIES), "line_cache_entries": len(serialize._lines)}
 
 
 def _bounds() -> dict[str, int]:
     return {"login_cache_entries": auth.VERIFIED.entries, "mask_cache_entries": privacy.MASKED.entries,
             "export_cache_entries": export.NEUTRAL.entries, "overlap_cache_entries": calendars.OVERLAPS.entries,
             "timezone_cache_entries": tzp._TZP__tz_cache.entries,  # type: ignore[attr-defined]
-            "recurrence_cache_entries": freebusy.SERIES.entries}
+            "recurrence_cache_entries": freebusy.SERIES.entries, "line_cache_entries": serialize._kept}
 
 
 @pytest.fixture
@@ -128,6 +131,34 @@ def test_zones_clients_name_stay_within_the_bound(small: None) -> None:
         start = next(c for c in cal.subcomponents if c.name == "VEVENT")["DTSTART"].dt
         assert start.utcoffset().total_seconds() == 3600
     assert len(tzp._TZP__tz_cache) <= 2  # type: ignore[attr-defined]
+
+
+def test_written_lines_stay_within_the_bound_and_write_the_same_text(engine: Engine) -> None:
+    """The folded lines rendering keeps (line_cache_entries): never more than the
+    bound, and a follow-up renders to the same text with the cache off, small or
+    large (the lines it keeps are keyed by all they depend on)."""
+    ada = services.add_user(engine, User("ada", "Ada", "ada@example.com", tz="Europe/Oslo"), "pw")
+    with transaction(engine) as uow:
+        meeting = uow.types.default(Kind.MEETING).id
+        uow.commit()
+    assert meeting is not None
+    made = [services.create(engine, new_meeting(ada, f"Visit {day}", meeting,
+                                                 datetime(2026, 3, day, 10 + day % 3, tzinfo=UTC)))
+            for day in range(1, 6)]
+    texts: dict[int, list[str]] = {}
+    try:
+        for entries in (0, 2, 4096):
+            caches.configure(config.load(None, {"line_cache_entries": str(entries)}, {}))
+            rendered = []
+            for f in made * 2:
+                with transaction(engine) as uow:
+                    rendered.append(mapping.render_text(uow.followups.get(f.id), DbDirectory(uow)))
+                assert len(serialize._lines) <= entries
+            texts[entries] = rendered
+    finally:
+        caches.configure(DEFAULTS)
+    assert texts[0] == texts[2] == texts[4096]
+    assert len(set(texts[0])) == 5
 
 
 def test_remembered_logins_stay_within_the_bound(engine: Engine, small: None) -> None:
