@@ -221,10 +221,8 @@ def _custom(comp: Component, d: Directory, existing: Followup | None) -> dict[in
     refused (InvalidFollowup naming the field), never dropped. Unknown names are ignored, not refused."""
     custom = dict(existing.custom) if existing else {}
     values = comp.get("X-CRM-FIELD")
-    if values is None:
-        return custom  # the field definitions are not read (a statement per PUT) when no value names one
-    by_name = {f.name.casefold(): f for f in d.fields()}
-    for value in values if isinstance(values, list) else [values]:
+    by_name = {f.name.casefold(): f for f in d.fields()} if values is not None else {}  # a statement, when needed
+    for value in values if isinstance(values, list) else ([values] if values is not None else []):
         definition = by_name.get(str(value.params.get("X-CRM-NAME", "")).strip().casefold())
         if definition is None or definition.id is None:
             continue
