@@ -26,11 +26,12 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, insert, inspect
+from sqlalchemy import Connection, Engine, create_engine, event, insert, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -208,3 +209,21 @@ def insert_many(session: Session, row_class: type[Any], rows: Sequence[dict[str,
     with conn.connection.driver_connection.cursor() as cursor, cursor.copy(copy_sql) as copy:  # type: ignore[union-attr]
         for row in rows:
             copy.write_row([row[c] for c in columns])
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A connection for a read of Core statements, its transaction ended by
+    COMMIT once the read is done (a read that fails is rolled back).
+
+    For a transaction that wrote nothing the two ends are the same, but
+    psycopg forgets every prepared statement at a ROLLBACK, and the pool rolls
+    back each connection it takes back: ended so, a pooled connection keeps
+    them, and PostgreSQL plans a statement the reads run on every request
+    (the password hash, the calendar's row, a listing) once per connection
+    instead of every time. Measured: a getctag 1.7 -> 1.3 ms in process.
+    Only for code that writes nothing (``CalendarReader``); units of work
+    keep rolling back, so one that changed a row by mistake stores nothing."""
+    with engine.connect() as conn:
+        yield conn
+        conn.commit()

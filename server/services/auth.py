@@ -40,6 +40,7 @@ from server.services.htpasswd import HtpasswdFile
 from server.services.htpasswd import verify as verify_htpasswd
 from server.services.lru import Lru
 from server.services.transaction import transaction
+from store import db
 from store.calendar import CalendarReader
 from store.domain import Source
 from store.errors import InvalidFollowup
@@ -146,7 +147,7 @@ def authenticate(engine: Engine, login: str, password: str) -> bool:
     """Check a login (remembered, see the module), upgrading an old hash."""
     if not login or not password:
         return False
-    with engine.connect() as conn:
+    with db.reading(engine) as conn:
         stored = _stored(conn, login)
     if not stored:
         return False
@@ -167,7 +168,7 @@ def stored_secret(engine: Engine, login: str) -> str | None:
     htpasswd line), or None: a secret only the server reads, the same in every
     process, that changes with the password (the user page keys its form
     tokens with it)."""
-    with engine.connect() as conn:
+    with db.reading(engine) as conn:
         return _stored(conn, login)
 
 

@@ -37,6 +37,7 @@ from server.services.errors import (
 from server.services.lru import Lru
 from server.services.projection import BOOKINGS, MEETINGS, TASKS, USER_COLLECTIONS, Target
 from server.services.transaction import ATTEMPTS, pause, retryable, transaction
+from store import db
 from store.calendar import CalendarReader
 from store.domain import Followup, PartStat, Source, User
 from store.orm import CollectionRow, ObjectRow
@@ -114,8 +115,8 @@ def _collection(instance: str, row: Any) -> CollectionView:
 
 @contextmanager
 def _reading(engine: Engine) -> Iterator[CalendarReader]:
-    """A short read transaction on a plain connection."""
-    with engine.connect() as conn:
+    """A short read transaction on a plain connection (:func:`store.db.reading`)."""
+    with db.reading(engine) as conn:
         yield CalendarReader(conn)
 
 
@@ -245,7 +246,7 @@ def _own(engine: Engine, login: str, password: str,
     if not may_write(login, login, name):
         yield None
         return
-    with engine.connect() as conn:
+    with db.reading(engine) as conn:
         if not auth.recently_verified(conn, login, password):
             yield None
             return
