@@ -442,3 +442,14 @@ def test_a_listing_of_too_many_properties_is_refused(calendars: LiveServer) -> N
     fewer = "".join(f"<X:p{i}/>" for i in range(MAX_LISTED_PROPS))
     assert dav.request("PROPFIND", "anna/meetings/", _propfind(fewer), Depth="1").status_code == 207
     assert dump(calendars.engine) == before
+
+
+def test_the_properties_counted_are_those_radicale_reads() -> None:
+    """check_xml counts the elements directly inside the root's first child
+    (Radicale's propfind reads that child alone), in the one parse it makes."""
+    from server.dav.app import check_xml
+
+    assert check_xml(b"") == 0
+    assert check_xml(_propfind("<D:getetag/><X:a><X:b/><X:c/></X:a>").encode()) == 2
+    second = b'<D:propfind xmlns:D="DAV:"><D:allprop/><D:prop><D:getetag/><D:displayname/></D:prop></D:propfind>'
+    assert check_xml(second) == 0
