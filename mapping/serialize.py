@@ -27,6 +27,11 @@ LINES_KEPT = 4096
 """Folded lines :func:`to_text` remembers by default (then it forgets them all
 and starts again): the setting ``line_cache_entries`` (:func:`bound_lines`)."""
 _kept = LINES_KEPT
+LINE_KEPT_CHARS = 200
+"""The longest folded line kept: the lines follow-ups share are short (a
+date, a type, an organizer), and a client's long texts (a 100 KB
+DESCRIPTION, an ATTENDEE with a huge CN) would otherwise make the bound on
+entries no bound on memory."""
 
 _lines: dict[tuple[Any, ...], str] = {}
 _STRINGS = (vText, vCalAddress, vUri)
@@ -121,9 +126,11 @@ def _folded(name: str, value: Any) -> str:
         pass
     except TypeError:  # an unhashable parameter value (a list): nothing to remember
         return fold(_line(name, value))
-    if len(_lines) >= _kept:
-        _lines.clear()
-    line = _lines[key] = fold(_line(name, value))
+    line = fold(_line(name, value))
+    if len(line) <= LINE_KEPT_CHARS:
+        if len(_lines) >= _kept:
+            _lines.clear()
+        _lines[key] = line
     return line
 
 

@@ -161,6 +161,25 @@ def test_written_lines_stay_within_the_bound_and_write_the_same_text(engine: Eng
     assert len(set(texts[0])) == 5
 
 
+def test_long_texts_are_not_kept_as_written_lines(engine: Engine) -> None:
+    """A hostile client's long texts (a huge title or an attendee's CN) are
+    written afresh each time, never kept: the bound on entries stays a bound
+    on memory."""
+    ada = services.add_user(engine, User("ada", "Ada", "ada@example.com", tz="Europe/Oslo"), "pw")
+    with transaction(engine) as uow:
+        meeting = uow.types.default(Kind.MEETING).id
+        uow.commit()
+    assert meeting is not None
+    made = services.create(engine, new_meeting(ada, "x" * 20_000, meeting, datetime(2026, 3, 2, 10, tzinfo=UTC),
+                                               participants=[Participant(email="eve@example.com", name="E" * 250)]))
+    serialize._lines.clear()
+    with transaction(engine) as uow:
+        text = mapping.render_text(uow.followups.get(made.id), DbDirectory(uow))
+    assert "x" * 1000 in text.replace("\r\n ", "") and "E" * 250 in text.replace("\r\n ", "")
+    assert serialize._lines and max(len(line) for line in serialize._lines.values()) <= serialize.LINE_KEPT_CHARS
+    assert not any("xxxxxxxxxx" in line or "EEEEEEEEEE" in line for line in serialize._lines.values())
+
+
 def test_remembered_logins_stay_within_the_bound(engine: Engine, small: None) -> None:
     for login in ("ada", "bo", "cy"):
         services.add_user(engine, User(login, login.title(), f"{login}@example.com"), "pw-" + login)
