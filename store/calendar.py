@@ -408,7 +408,7 @@ class CalendarReader:
         """``stmt``'s rows, by href; only those at ``hrefs`` when given (in batches, unordered)."""
         if hrefs is None:
             return list(self.conn.execute(stmt.order_by(ObjectRow.href)).all())
-        wanted = list(dict.fromkeys(hrefs))
+        wanted = _wanted(hrefs)
         found: list[Any] = []
         for first in range(0, len(wanted), BATCH):
             found += self.conn.execute(stmt.where(self._href_in(wanted[first:first + BATCH]))).all()
@@ -425,7 +425,7 @@ class CalendarReader:
             stmt = _listing(self.conn.dialect.name, texts, by_href=False)
             return list(self.conn.execute(stmt, {"collection_id": collection_id}).all())
         stmt = _listing(self.conn.dialect.name, texts, by_href=True)
-        wanted = list(dict.fromkeys(hrefs))
+        wanted = _wanted(hrefs)
         found: list[Any] = []
         for first in range(0, len(wanted), BATCH):
             found += self.conn.execute(stmt, {"collection_id": collection_id,
@@ -635,6 +635,14 @@ _UPSERTS: dict[str, Any] = {"postgresql": postgresql.insert, "sqlite": sqlite.in
 
 def _overlap(start: int, end: int) -> tuple[Any, ...]:
     return ObjectRow.start_ts < end, ObjectRow.end_ts > start
+
+
+def _wanted(hrefs: Iterable[str]) -> list[str]:
+    """The distinct hrefs a client asked for that a member can have: none
+    holds a NUL (PostgreSQL's text cannot, and a PUT of such a name is
+    refused), so a multiget of ``%00`` finds nothing instead of failing in
+    the database (a 500)."""
+    return [h for h in dict.fromkeys(hrefs) if "\x00" not in h]
 
 
 def _among(conn: Connection, column: Any, values: list[Any], kind: Any) -> Any:

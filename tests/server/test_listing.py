@@ -416,6 +416,18 @@ def test_the_merge_is_radicales_on_calendars_of_blocks(calendars_: list[list[lis
 # -- hostile input on these paths -------------------------------------------------------
 
 
+def test_a_multiget_of_a_nul_href_finds_nothing_and_fails_nothing(calendars: LiveServer, spy: list[bool]) -> None:
+    """``%00`` unquotes to a NUL, which no member's name holds and PostgreSQL's
+    text cannot: a 404 for that href, beside the others found, on both paths
+    (it was a 500 on PostgreSQL), and the store unchanged."""
+    hrefs = _hrefs(calendars, "anna/meetings/")[:2]
+    before = dump(calendars.engine)
+    asked = [*hrefs, "/anna/meetings/%00.ics", "/anna/meetings/a%00b.ics"]
+    r = _both(calendars, spy, "REPORT", "anna/meetings/", _multiget(asked))
+    assert r.status_code == 207 and r.text.count("404 Not Found") == 2 and r.text.count("200 OK") == 2
+    assert dump(calendars.engine) == before
+
+
 @pytest.mark.parametrize("tail", ["\u00b2", "9" * 5000, "1" * 19])
 def test_a_sync_token_of_odd_digits_is_refused_not_a_server_error(calendars: LiveServer, spy: list[bool],
                                                                    tail: str) -> None:
