@@ -311,8 +311,9 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "env": "FOLLOWUPS_LINE_CACHE_ENTRIES",
         "metavar": "N",
         "min": 0,
-        "help": "iCalendar lines (a date, a name, an address with its parameters) each process keeps written, "
-                "for rendering follow-ups that share them (about 0.3 KB each); all are forgotten when it is full",
+        "help": "iCalendar lines of up to 200 characters (a date, a name, an address with its parameters) each "
+                "process keeps written, for rendering follow-ups that share them (about 0.3 KB each); all are "
+                "forgotten when it is full",
     },
     "timezone_cache_entries": {
         "value": 1000,
