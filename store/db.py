@@ -25,6 +25,7 @@ command (bulk imports: one batch per transaction).
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -45,6 +46,8 @@ WRITE_LOCK_SQL = (f"SELECT set_config('lock_timeout', '{LOCK_WAIT}', true), "
                   f"pg_advisory_xact_lock({WRITE_LOCK_CLASS}, hashtext(current_schema()))")
 """The store's write lock on PostgreSQL: one per schema (a store), not per database."""
 MIGRATIONS = Path(__file__).with_name("migrations")
+_REVISION_LINE = re.compile(
+    r"^(down_revision|revision)\s*(?::[^=\n]*)?=\s*(?:'([^'\n]*)'|\"([^\"\n]*)\"|None)\s*$", re.M)
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
@@ -163,25 +166,53 @@ def alembic_config(engine: Engine) -> Any:
     return cfg
 
 
+def head_revision() -> str:
+    """The newest migration's revision, read from the text of the migration
+    files: the one revision no other file names as its ``down_revision``.
+
+    Read so, not through alembic, because importing alembic (and the Mako it
+    brings) costs a process about 11 MiB for good, and every server process
+    checks the schema at start: alembic is imported only when there is
+    something to migrate."""
+    revisions: set[str] = set()
+    downs: set[str] = set()
+    for path in sorted((MIGRATIONS / "versions").glob("*.py")):
+        found = {m[1]: m[2] or m[3] or "" for m in _REVISION_LINE.finditer(path.read_text(encoding="utf-8"))}
+        if not found.get("revision"):
+            raise StoreError(f"migration {path.name} names no revision")
+        revisions.add(found["revision"])
+        if found.get("down_revision"):
+            downs.add(found["down_revision"])
+    heads = revisions - downs
+    if len(heads) != 1:
+        raise StoreError(f"the migrations have {len(heads)} heads ({', '.join(sorted(heads))}), not one")
+    return heads.pop()
+
+
+def stored_revision(engine: Engine) -> str | None:
+    """The migration the database is at (alembic's ``alembic_version``), or None
+    for a database without one."""
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+
+
 def migrate(url: str | None = None) -> Engine:
-    """Create or upgrade the schema to the newest migration. Never drops data."""
+    """Create or upgrade the schema to the newest migration. Never drops data.
+    A store already at the newest one is left alone without importing alembic."""
+    engine = get_engine(url)
+    if schema_current(engine):
+        return engine
     from alembic import command
 
-    engine = get_engine(url)
     command.upgrade(alembic_config(engine), "head")
     return engine
 
 
 def schema_current(engine: Engine) -> bool:
     """True when the database is at the newest migration."""
-    from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
-
-    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
-    with engine.connect() as conn:
-        if not inspect(conn).has_table("alembic_version"):
-            return False
-        return MigrationContext.configure(conn).get_current_revision() == head
+    return stored_revision(engine) == head_revision()
 
 
 def insert_many(session: Session, row_class: type[Any], rows: Sequence[dict[str, Any]]) -> None:

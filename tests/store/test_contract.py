@@ -775,6 +775,42 @@ def test_migrate_twice_is_a_no_op(db_url: str) -> None:
     assert dump(engine) == before
 
 
+def test_the_head_read_from_the_files_is_alembics() -> None:
+    from alembic.script import ScriptDirectory
+
+    engine = db.get_engine("sqlite://")
+    assert db.head_revision() == ScriptDirectory.from_config(db.alembic_config(engine)).get_current_head()
+
+
+def test_a_current_store_opens_without_importing_alembic(db_url: str) -> None:
+    """Every server process opens the store at start; alembic (11 MiB resident)
+    is imported only when there is something to migrate."""
+    import subprocess
+    import sys
+
+    probe = ("import sys\nfrom server.services.followups import open_store\nopen_store(sys.argv[1])\n"
+             "print('alembic' in sys.modules)")
+    run = [sys.executable, "-c", probe, db_url]
+    first = subprocess.run(run, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.split() == ["True"]  # an empty store: migrated with alembic
+    again = subprocess.run(run, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.split() == ["False"]
+    assert db.schema_current(db.get_engine(db_url))
+
+
+def test_a_store_behind_the_head_is_migrated(db_url: str) -> None:
+    from alembic import command
+
+    engine = db.get_engine(db_url)
+    command.upgrade(db.alembic_config(engine), "0005")
+    assert db.stored_revision(engine) == "0005"
+    assert not db.schema_current(engine)
+    db.migrate(db_url)
+    assert db.stored_revision(engine) == db.head_revision()
+
+
 def test_upgrade_from_the_first_schema_dates_existing_tombstones(db_url: str) -> None:
     """A store made before tombstone pruning keeps its tombstones; they age from the upgrade."""
     from alembic import command
