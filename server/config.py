@@ -97,7 +97,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "help": "requests each server process works on at once",
     },
     "malloc_arenas": {
-        "value": 2,
+        "value": 1,
         "type": int,
         "env": "FOLLOWUPS_MALLOC_ARENAS",
         "metavar": "N",

@@ -86,3 +86,20 @@ def test_the_free_busy_check_reads_both_servers_answers() -> None:
         bench.parse_freebusy(text.replace("20260302T093000Z/20260302T110000Z", "20260302T093000Z/PT1H"))
     with pytest.raises(WrongAnswer):
         bench.parse_freebusy("BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n")
+
+
+def test_the_memory_probe_reads_the_worker_after_each_request(tmp_path: Path) -> None:
+    """docs/memory.md's per-request figures: benchmarks.memprobe on a kept benchmark store."""
+    check_only(tmp_path, "--keep", str(tmp_path / "kept"))
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.memprobe", f"sqlite:///{tmp_path / 'kept' / 'bench.db'}", "--rounds", "1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    rows = re.findall(r"^(.+?)\s+VmRSS\s+(\d+)\s+VmHWM\s+(\d+) MiB$", done.stdout, re.MULTILINE)
+    assert [label.strip() for label, _, _ in rows][:3] == [
+        "start (after /.health)", "meetings: getctag", "meetings: PROPFIND depth 1"]
+    assert len(rows) == 14
+    assert all(0 < int(rss) <= int(hwm) for _, rss, hwm in rows)
+    assert [int(hwm) for _, _, hwm in rows] == sorted(int(hwm) for _, _, hwm in rows)  # a high-water mark
+    synced = re.search(r"meetings: (\d+) by multiget", done.stdout)
+    assert synced and int(synced[1]) > 0

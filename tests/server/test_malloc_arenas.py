@@ -20,9 +20,9 @@ def test_the_arena_bound_is_set_on_glibc_and_left_alone_at_zero() -> None:
     assert out == ["False", "True"]
 
 
-def test_the_bound_is_a_setting_with_a_default_of_two() -> None:
+def test_the_bound_is_a_setting_with_a_default_of_one() -> None:
     from server import config
 
     assert config.Settings(database="", host="127.0.0.1", port=0, max_body=1, log_level="error",
-                           auth_delay=0.0).malloc_arenas == 2
+                           auth_delay=0.0).malloc_arenas == 1
     assert process.M_ARENA_MAX == -8
