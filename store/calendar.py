@@ -300,6 +300,19 @@ class Calendars:
             self.remove(row)
         self.session.flush()
 
+    def drop_followup(self, followup_id: int) -> None:
+        """:meth:`remove_followup` by statements, for a caller that needs
+        nothing back (``Followups.drop``): one DELETE ... RETURNING names the
+        copies that went, each leaves its tombstone. Loading the copies (with
+        their texts) to delete them through the session was a fifth of a
+        calendar DELETE's time. A copy the session holds stays in it, stale,
+        until the unit of work ends; nothing reads it after a drop."""
+        gone = self.session.connection().execute(
+            delete(ObjectRow).where(ObjectRow.followup_id == followup_id)
+            .returning(ObjectRow.collection_id, ObjectRow.href)).all()
+        for collection_id, href in gone:
+            self._bury_href(collection_id, href)
+
     def rename(self, row: ObjectRow, href: str) -> None:
         """Give a member a new href (MOVE within a collection): the old href is
         reported as removed, the new one as changed."""
@@ -310,18 +323,22 @@ class Calendars:
 
     def _bury(self, row: ObjectRow) -> int:
         """Record that ``row``'s href leaves its collection; returns the revision."""
-        rev = self.bump(row.collection_id)
+        return self._bury_href(row.collection_id, row.href)
+
+    def _bury_href(self, collection_id: int, href: str) -> int:
+        """Record that ``href`` leaves its collection; returns the revision."""
+        rev = self.bump(collection_id)
         dialect = self.session.get_bind().dialect.name
         if dialect not in _UPSERTS:
-            tomb = self.session.get(TombstoneRow, (row.collection_id, row.href))
+            tomb = self.session.get(TombstoneRow, (collection_id, href))
             if tomb is None:
-                self.session.add(TombstoneRow(collection_id=row.collection_id, href=row.href, rev=rev, at=_now()))
+                self.session.add(TombstoneRow(collection_id=collection_id, href=href, rev=rev, at=_now()))
             else:
                 tomb.rev, tomb.at = rev, _now()
             return rev
         # One statement instead of a look-up and a write: a DELETE's every removed copy buries one.
         at = _now()
-        stmt = _UPSERTS[dialect](TombstoneRow).values(collection_id=row.collection_id, href=row.href, rev=rev, at=at)
+        stmt = _UPSERTS[dialect](TombstoneRow).values(collection_id=collection_id, href=href, rev=rev, at=at)
         self.session.connection().execute(stmt.on_conflict_do_update(
             index_elements=[TombstoneRow.collection_id, TombstoneRow.href], set_={"rev": rev, "at": at}))
         return rev
