@@ -81,6 +81,11 @@ class Feeds:
             _WITH_OWNER.where(FeedRow.token_hash == token_hash, FeedRow.revoked_at.is_(None))).first()
         return None if found is None else _stored(*found)
 
+    def by_token_hash(self, token_hash: str) -> StoredFeed | None:
+        """The feed whose token hashes to ``token_hash``, revoked or not."""
+        found = self.session.execute(_WITH_OWNER.where(FeedRow.token_hash == token_hash)).first()
+        return None if found is None else _stored(*found)
+
     def revoke(self, feed_id: int, at: datetime) -> bool:
         """Mark feed ``feed_id`` revoked at ``at``; False when it was already."""
         result = self.session.execute(update(FeedRow).where(FeedRow.id == feed_id, FeedRow.revoked_at.is_(None))

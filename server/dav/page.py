@@ -6,7 +6,10 @@ Radicale's realm), and a few paths under ``/.page/`` (logins cannot start
 with a dot, so no one's home is shadowed):
 
 - ``POST /.page/feeds`` creates a feed and answers the page with its URL,
-  shown this once (only a hash of the token is stored);
+  shown this once (only a hash of the token is stored). The form carries a
+  one-time value the feed's token is computed from
+  (``server.services.feeds.form_feed_token``), so the same form sent again,
+  by a reload of that answer, shows the same feed instead of making another;
 - ``POST /.page/feeds/<id>/revoke`` revokes one of the user's feeds (303 to ``/``);
 - ``GET /.page/export/<meetings|tasks|all>.ics`` and ``GET /.page/export?what=&from=&to=``
   download one iCalendar file (``server.services.export``).
@@ -220,7 +223,8 @@ def _page_data(request: Request, **extra: Any) -> page_html.PageData:
         for c in calendars.collections(engine, login)]
     return page_html.PageData(
         login=login, name=who.name if who is not None else login, base=base, nonce=request.nonce,
-        form_token=form_token(engine, login), calendars=shown, feeds=list(feeds.feeds_of(engine, login)),
+        form_token=form_token(engine, login), form_once=secrets.token_urlsafe(16), calendars=shown,
+        feeds=list(feeds.feeds_of(engine, login)),
         max_days=feeds.MAX_WINDOW_DAYS, **extra)
 
 
@@ -243,7 +247,12 @@ def _create_feed(request: Request) -> Answer:
             raise InvalidFollowup("choose what the feed shows: meetings, to-dos and calls, or everything")
         start = _days(fields, "from_days", -30, "Starts")
         end = _days(fields, "to_days", 365, "Ends")
-        feed, token = feeds.create(request.engine, request.login, what, None, start, end)
+        once = fields.get("once", "")
+        token = None
+        if feeds.FORM_ONCE.fullmatch(once):  # a page without it (made before) gets a random token
+            token = feeds.form_feed_token(auth.stored_secret(request.engine, request.login) or "",
+                                          request.login, once, what, start, end)
+        feed, token = feeds.create(request.engine, request.login, what, None, start, end, token)
     except InvalidFollowup as exc:
         data = _page_data(request, error=str(exc), form=form)
         return _html("400 Bad Request", page_html.render(data), request.nonce)

@@ -141,6 +141,9 @@ class PageData:
     form: dict[str, str] = field(default_factory=dict)
     max_days: int = 1830
     """The feed window's bound in days either side of today (``server.services.feeds``)."""
+    form_once: str = ""
+    """The create-feed form's one-time value: the same form sent twice makes one feed
+    (``server.services.feeds.form_feed_token``)."""
 
 
 def account_url(base: str, login: str) -> str:
@@ -293,7 +296,8 @@ def _feeds(data: PageData) -> str:
         '<h3 id="active-feeds-h">Your feeds</h3>' + listing
         + '<h3 id="create-feed-h">Create a feed</h3>'
         f'<form method="post" action="/.page/feeds" class="panel" aria-labelledby="create-feed-h">{token}'
-        f'<label for="feed-what">What the feed shows</label><select id="feed-what" name="what">{options}</select>'
+        + (f'<input type="hidden" name="once" value="{escape(data.form_once)}">' if data.form_once else "")
+        + f'<label for="feed-what">What the feed shows</label><select id="feed-what" name="what">{options}</select>'
         '<label for="feed-from">Starts (days from today; negative: in the past)</label>'
         f'<input type="number" id="feed-from" name="from_days" value="{start}" min="{-data.max_days}" '
         f'max="{data.max_days}" '

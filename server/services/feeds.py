@@ -11,11 +11,19 @@ The URL's token is the only credential, so it is made of 256 random bits
 shown once, when the feed is made, and cannot be shown again (revoke the feed
 and make a new one). A plain hash suffices where a password needs a slow
 one: the token is random, not guessable, so there is nothing to brute-force.
+
+A feed made from the user's page takes its token from the form instead
+(:func:`form_feed_token`): an HMAC, keyed by a secret only the server reads,
+of a random value the page put in the form. The same form sent again (a
+reload of the page that showed the new feed) then names the same token, and
+finds the feed it made instead of making a second one.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import ipaddress
 import re
 import secrets
@@ -141,19 +149,48 @@ def _feed(uow: Any, stored: StoredFeed) -> Feed:
                 stored.created_at, stored.revoked_at, _label(uow, stored.what, stored.record_id), stored.tz)
 
 
+FORM_ONCE = re.compile(r"[A-Za-z0-9_-]{16,64}")
+"""A page form's one-time value (``secrets.token_urlsafe(16)`` makes 22 characters)."""
+
+
+def form_feed_token(secret: str, owner: str, once: str, what: str, from_days: int, to_days: int) -> str:
+    """The token of the feed that a page form holding ``once`` (see
+    :data:`FORM_ONCE`) makes for ``owner`` with these settings: 256 bits of
+    HMAC-SHA-256 keyed by ``secret`` (the owner's stored password hash: only
+    the server reads it), as URL-safe base64 like a random token. Unguessable
+    without the key, whoever chose ``once``. The same form sent with other
+    settings (back, change, send) names another token: another feed."""
+    message = "\0".join(["followups-feed", owner, once, what, str(from_days), str(to_days)]).encode("utf-8")
+    digest = hmac.new(secret.encode("utf-8"), message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
 @retried
 def create(engine: Engine, owner: str, what: str, record_id: int | None = None,
-           from_days: int = -30, to_days: int = 365) -> tuple[Feed, str]:
-    """A new feed of ``owner``'s and its secret token (shown this once: only its hash is kept)."""
+           from_days: int = -30, to_days: int = 365, token: str | None = None) -> tuple[Feed, str]:
+    """A new feed of ``owner``'s and its secret token (shown this once: only its hash is kept).
+
+    ``token`` is the token a page form gives the feed (:func:`form_feed_token`);
+    when ``owner`` has a feed with that token already (the form was sent again),
+    that feed is returned and nothing is made. A form whose feed was revoked
+    since is refused. Without ``token``, a random one."""
     if what not in WHATS:
         raise InvalidFollowup(f"a feed shows {WHAT_HELP}; not {what!r}")
     if (record_id is None) != (what not in RECORD_WHATS):
         raise InvalidFollowup(f"a {what} feed {'needs' if what in RECORD_WHATS else 'takes no'} record id")
     check_window(from_days, to_days)
-    token = secrets.token_urlsafe(TOKEN_BYTES)
+    token = token or secrets.token_urlsafe(TOKEN_BYTES)
     with transaction(engine, actor=owner) as uow:
         user = uow.users.by_login(owner)
         assert user.id is not None
+        made = uow.feeds.by_token_hash(token_hash(token))
+        if made is not None:
+            if made.owner != owner:
+                raise InvalidFollowup("this form is not from your page: reload the page and try again")
+            if made.revoked_at is not None:
+                raise InvalidFollowup("this form made a feed before, which has been revoked since: "
+                                      "make a new one with the form below")
+            return _feed(uow, made), token
         if record_id is not None:
             _record_name(uow, what, record_id)
         stored = uow.feeds.add(user.id, token_hash(token), what, record_id, from_days, to_days, utcnow())

@@ -262,3 +262,60 @@ def test_settings_public_url_names_the_origin_and_the_urls(db_url: str) -> None:
         assert dataclasses.asdict(feeds.feeds_of(server.engine, "anna")[0])["to_days"] == 30
     finally:
         stop_server(server, thread, httpd)
+
+
+def once_of(page: requests.Response) -> str:
+    found = re.search(r'name="once" value="([A-Za-z0-9_-]+)"', page.text)
+    assert found is not None, page.text
+    return found.group(1)
+
+
+def test_the_same_feed_form_sent_again_shows_the_same_feed(live: LiveServer) -> None:
+    """A reload of the page that showed a new feed posts its form again: one feed, shown again."""
+    page = get(live)
+    form = {"token": token_of(page), "once": once_of(page), "what": "meetings", "from_days": "-30",
+            "to_days": "365"}
+
+    def send(data: dict[str, str]) -> tuple[requests.Response, str | None]:
+        r = post(live, ".page/feeds", data, Origin=origin(live), Sec_Fetch_Site="same-origin")
+        found = re.search(r'id="feed-https" class="url" readonly value="([^"]+)"', r.text)
+        return r, found.group(1) if found else None
+
+    first, url = send(form)
+    assert first.status_code == 200 and url is not None
+    again, url_again = send(form)
+    assert again.status_code == 200 and url_again == url
+    assert len(feeds.feeds_of(live.engine, "anna")) == 1
+    assert requests.get(url, timeout=30).status_code == 200
+    assert once_of(first) != form["once"] and once_of(again) != form["once"]  # each answer has a new form
+
+    changed, other = send({**form, "to_days": "30"})  # back, change a setting, send: that is another feed
+    assert changed.status_code == 200 and other not in (None, url)
+    fresh, third = send({**form, "once": once_of(first)})
+    assert fresh.status_code == 200 and third not in (None, url, other)
+    assert len(feeds.feeds_of(live.engine, "anna")) == 3
+
+    feed = min(feeds.feeds_of(live.engine, "anna"), key=lambda f: f.id)  # the form's own
+    feeds.revoke(live.engine, feed.id, owner="anna")
+    refused, none = send(form)
+    assert refused.status_code == 400 and none is None and "revoked since" in refused.text
+    assert len(feeds.feeds_of(live.engine, "anna", include_revoked=True)) == 3
+    assert requests.get(url, timeout=30).status_code == 404
+
+    for bad in ("", "short", "x" * 65, "not/allowed+chars=="):  # no usable one-time value: a random token
+        r, made = send({**form, "once": bad})
+        assert r.status_code == 200 and made not in (None, url, other, third)
+    assert len(feeds.feeds_of(live.engine, "anna")) == 2 + 4
+
+
+def test_a_form_token_is_an_hmac_of_the_form() -> None:
+    base = feeds.form_feed_token("secret", "anna", "o" * 22, "meetings", -30, 365)
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", base)
+    assert feeds.form_feed_token("secret", "anna", "o" * 22, "meetings", -30, 365) == base
+    for other in (feeds.form_feed_token("other", "anna", "o" * 22, "meetings", -30, 365),
+                  feeds.form_feed_token("secret", "bjorn", "o" * 22, "meetings", -30, 365),
+                  feeds.form_feed_token("secret", "anna", "p" * 22, "meetings", -30, 365),
+                  feeds.form_feed_token("secret", "anna", "o" * 22, "tasks", -30, 365),
+                  feeds.form_feed_token("secret", "anna", "o" * 22, "meetings", -31, 365),
+                  feeds.form_feed_token("secret", "anna", "o" * 22, "meetings", -30, 366)):
+        assert other != base
