@@ -146,6 +146,9 @@ def test_a_user_finds_their_urls_and_makes_and_revokes_a_feed(browser: Any, demo
         assert page.evaluate(UNNAMED_CONTROLS) == []
         check_feed(url, demo)
 
+        page.reload()  # posts the form again (the browser's "resend"): the same feed, not a second one
+        assert page.input_value("#feed-https") == url
+        assert page.locator("form[action$='/revoke']").count() == 1
         assert page.get_by_text("from 7 days ago to 60 days ahead").is_visible()
         revoke_with_keyboard(page)
         assert page.url == demo.url
