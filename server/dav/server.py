@@ -155,8 +155,8 @@ def migrate_apart(url: str) -> None:
     workers are forked from (about 10 MiB resident in each, measured).
 
     If the child fails, the migration runs again here, so that its error is
-    reported as every other start-up error is (a migration is one transaction,
-    so the failed attempt left nothing behind)."""
+    reported as every other start-up error is (``store/migrations/env.py``
+    runs the migrations in one transaction: a failed attempt left nothing)."""
     if db.schema_current(db.get_engine(url)):
         return
     db.dispose_all()  # no connection may be shared with the child
