@@ -290,7 +290,7 @@ class Followups:
         if loaded is not None:  # someone in this unit of work holds the row: let the ORM delete it
             self.delete(id)
             return
-        self.uow.calendars.drop_followup(id)
+        self.uow.calendars.remove_followup(id)
         self.session.execute(delete(FollowupRow).where(FollowupRow.id == id),
                              execution_options={"synchronize_session": False})
         self.uow.log_change(id, uid, "delete")

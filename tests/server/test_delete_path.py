@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 import requests
+from sqlalchemy import Engine
 
 from plugins import storage
 from server.dav import delete as delete_path
@@ -165,3 +166,36 @@ def test_personal_calendar_delete_honours_if_match(live: LiveServer, via_radical
     assert dav.delete("anna/family/p.ics", If_Match=etag).status_code == 200
     assert dav.get("anna/family/p.ics").status_code == 404
     assert via_radicale == []
+
+
+def test_deleting_a_followup_whose_copies_the_unit_of_work_holds_changed(engine: Engine) -> None:
+    """``Calendars.remove_followup`` deletes the copies by a statement: a change to
+    a copy still pending in the same unit of work is flushed first, and the copies
+    the session holds are let go of (no stale row flushed after), in both of the
+    follow-up deletes (the ORM's and the calendar DELETE's ``drop``)."""
+    from sqlalchemy import select
+
+    from server.services.transaction import transaction
+    from store.domain import Participant
+    from store.orm import ObjectRow, TombstoneRow
+    from tests.server.caldav_support import add_people, crm_meeting, user
+
+    add_people(engine)
+    bjorn = user(engine, "bjorn")
+    for how in ("delete", "drop"):
+        f = crm_meeting(engine, "anna", f"Meeting to {how}", participants=[Participant(user_id=bjorn.id)])
+        assert f.id is not None
+        with transaction(engine) as uow:
+            copies = uow.calendars.objects_of(f.id)
+            assert len(copies) == 2  # anna's and bjorn's
+            hrefs = {(c.collection_id, c.href) for c in copies}
+            copies[0].text += " "  # pending, not flushed
+            if how == "delete":
+                uow.followups.delete(f.id)
+            else:
+                uow.followups.drop(f.id, f.uid)
+            uow.commit()
+        with engine.connect() as conn:
+            assert conn.execute(select(ObjectRow.id).where(ObjectRow.followup_id == f.id)).all() == []
+            tombs = set(conn.execute(select(TombstoneRow.collection_id, TombstoneRow.href)).all())
+        assert hrefs <= tombs
