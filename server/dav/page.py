@@ -39,6 +39,7 @@ import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cached_property
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -80,6 +81,16 @@ class Request:
     @property
     def base(self) -> str:
         return feeds.base_url(self.settings, self.environ).rstrip("/")
+
+    @cached_property
+    def secret(self) -> str:
+        """The user's stored password hash (or htpasswd line), read once a
+        request: the key of the page's form token and of the feed tokens its
+        form makes. Only the server reads it; a new password changes both."""
+        secret = auth.stored_secret(self.engine, self.login)
+        if not secret:
+            raise Forbidden("this login has no password to key its form token with")
+        return secret
 
 
 def handle(engine: Engine, settings: Settings, environ: dict[str, Any],
@@ -158,13 +169,9 @@ def _unauthorized(settings: Settings, nonce: str) -> Answer:
     return status, headers + [("WWW-Authenticate", f'Basic realm="{_realm(settings)}", charset="UTF-8"')], body
 
 
-def form_token(engine: Engine, login: str) -> str:
+def form_token(secret: str, login: str) -> str:
     """The hidden form token of ``login``'s page: an HMAC of the login keyed by
-    the user's stored password hash (or htpasswd line). Only the server reads
-    the key; a new password makes new tokens."""
-    secret = auth.stored_secret(engine, login)
-    if not secret:
-        raise Forbidden("this login has no password to key its form token with")
+    ``secret`` (:attr:`Request.secret`)."""
     return hmac.new(secret.encode("utf-8"), b"followups-page\0" + login.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
@@ -204,7 +211,7 @@ def _checked_form(request: Request) -> dict[str, str]:
     if not same_origin(request.settings, environ):
         raise Forbidden("this form must be sent from your page on this server: reload the page and try again")
     fields = {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True).items()}
-    expected = form_token(request.engine, request.login)
+    expected = form_token(request.secret, request.login)
     if not hmac.compare_digest(fields.get("token", "").encode("utf-8"), expected.encode("utf-8")):
         raise Forbidden("the form has expired (your password may have changed): reload the page and try again")
     return fields
@@ -223,7 +230,7 @@ def _page_data(request: Request, **extra: Any) -> page_html.PageData:
         for c in calendars.collections(engine, login)]
     return page_html.PageData(
         login=login, name=who.name if who is not None else login, base=base, nonce=request.nonce,
-        form_token=form_token(engine, login), form_once=secrets.token_urlsafe(16), calendars=shown,
+        form_token=form_token(request.secret, login), form_once=secrets.token_urlsafe(16), calendars=shown,
         feeds=list(feeds.feeds_of(engine, login)),
         max_days=feeds.MAX_WINDOW_DAYS, **extra)
 
@@ -250,8 +257,7 @@ def _create_feed(request: Request) -> Answer:
         once = fields.get("once", "")
         token = None
         if feeds.FORM_ONCE.fullmatch(once):  # a page without it (made before) gets a random token
-            token = feeds.form_feed_token(auth.stored_secret(request.engine, request.login) or "",
-                                          request.login, once, what, start, end)
+            token = feeds.form_feed_token(request.secret, request.login, once, what, start, end)
         feed, token = feeds.create(request.engine, request.login, what, None, start, end, token)
     except InvalidFollowup as exc:
         data = _page_data(request, error=str(exc), form=form)
