@@ -24,6 +24,7 @@ command (bulk imports: one batch per transaction).
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import threading
@@ -166,9 +167,11 @@ def alembic_config(engine: Engine) -> Any:
     return cfg
 
 
+@functools.cache
 def head_revision() -> str:
     """The newest migration's revision, read from the text of the migration
-    files: the one revision no other file names as its ``down_revision``.
+    files (once a process: they ship with the code): the one revision no
+    other file names as its ``down_revision``.
 
     Read so, not through alembic, because importing alembic (and the Mako it
     brings) costs a process about 11 MiB for good, and every server process
