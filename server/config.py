@@ -251,6 +251,14 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "min": 1,
         "help": "most follow-ups one feed or export download holds (those nearest the window's start first)",
     },
+    "max_feeds": {
+        "value": 50,
+        "type": int,
+        "env": "FOLLOWUPS_MAX_FEEDS",
+        "metavar": "N",
+        "min": 1,
+        "help": "active (not revoked) feeds one user may have; making one more is refused until one is revoked",
+    },
     "feed_cache_mb": {
         "value": 32,
         "type": int,
@@ -365,6 +373,7 @@ class Settings:
     max_personal_objects: int = SCHEMA["max_personal_objects"]["value"]
     public_url: str = SCHEMA["public_url"]["value"]
     max_feed_objects: int = SCHEMA["max_feed_objects"]["value"]
+    max_feeds: int = SCHEMA["max_feeds"]["value"]
     feed_cache_mb: int = SCHEMA["feed_cache_mb"]["value"]
     login_cache_entries: int = SCHEMA["login_cache_entries"]["value"]
     mask_cache_entries: int = SCHEMA["mask_cache_entries"]["value"]

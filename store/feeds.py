@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from store import convert
@@ -80,6 +80,11 @@ class Feeds:
         found = self.session.execute(
             _WITH_OWNER.where(FeedRow.token_hash == token_hash, FeedRow.revoked_at.is_(None))).first()
         return None if found is None else _stored(*found)
+
+    def count_active(self, user_id: int) -> int:
+        """How many feeds of the user are not revoked."""
+        return int(self.session.scalar(select(func.count()).select_from(FeedRow).where(
+            FeedRow.user_id == user_id, FeedRow.revoked_at.is_(None))) or 0)
 
     def by_token_hash(self, token_hash: str) -> StoredFeed | None:
         """The feed whose token hashes to ``token_hash``, revoked or not."""

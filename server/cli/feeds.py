@@ -44,7 +44,8 @@ def cmd_create(ctx: Context) -> int:
     a = ctx.args
     what, rid = feeds.parse_what(a.what)
     base = _base(ctx)
-    feed, token = feeds.create(ctx.engine(), a.user, what, rid, a.from_days, a.to_days)
+    feed, token = feeds.create(ctx.engine(), a.user, what, rid, a.from_days, a.to_days,
+                               limit=ctx.settings.max_feeds)
     url, webcal = feeds.urls(base, token)
     if ctx.json:
         emit_json({**feed.as_dict(), "url": url, "webcal": webcal})

@@ -258,7 +258,8 @@ def _create_feed(request: Request) -> Answer:
         token = None
         if feeds.FORM_ONCE.fullmatch(once):  # a page without it (made before) gets a random token
             token = feeds.form_feed_token(request.secret, request.login, once, what, start, end)
-        feed, token = feeds.create(request.engine, request.login, what, None, start, end, token)
+        feed, token = feeds.create(request.engine, request.login, what, None, start, end, token,
+                                   limit=request.settings.max_feeds)
     except InvalidFollowup as exc:
         data = _page_data(request, error=str(exc), form=form)
         return _html("400 Bad Request", page_html.render(data), request.nonce)

@@ -149,6 +149,10 @@ def _feed(uow: Any, stored: StoredFeed) -> Feed:
                 stored.created_at, stored.revoked_at, _label(uow, stored.what, stored.record_id), stored.tz)
 
 
+class TooManyFeeds(InvalidFollowup):
+    """The user has the most active feeds the server allows (``max_feeds``)."""
+
+
 FORM_ONCE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 """A page form's one-time value (``secrets.token_urlsafe(16)`` makes 22 characters)."""
 
@@ -167,13 +171,16 @@ def form_feed_token(secret: str, owner: str, once: str, what: str, from_days: in
 
 @retried
 def create(engine: Engine, owner: str, what: str, record_id: int | None = None,
-           from_days: int = -30, to_days: int = 365, token: str | None = None) -> tuple[Feed, str]:
+           from_days: int = -30, to_days: int = 365, token: str | None = None,
+           limit: int | None = None) -> tuple[Feed, str]:
     """A new feed of ``owner``'s and its secret token (shown this once: only its hash is kept).
 
     ``token`` is the token a page form gives the feed (:func:`form_feed_token`);
     when ``owner`` has a feed with that token already (the form was sent again),
     that feed is returned and nothing is made. A form whose feed was revoked
-    since is refused. Without ``token``, a random one."""
+    since is refused. Without ``token``, a random one. ``limit`` is the most
+    active feeds ``owner`` may have (the setting ``max_feeds``): one more is
+    refused (:class:`TooManyFeeds`)."""
     if what not in WHATS:
         raise InvalidFollowup(f"a feed shows {WHAT_HELP}; not {what!r}")
     if (record_id is None) != (what not in RECORD_WHATS):
@@ -191,6 +198,9 @@ def create(engine: Engine, owner: str, what: str, record_id: int | None = None,
                 raise InvalidFollowup("this form made a feed before, which has been revoked since: "
                                       "make a new one with the form below")
             return _feed(uow, made), token
+        if limit is not None and (have := uow.feeds.count_active(user.id)) >= limit:
+            raise TooManyFeeds(f"{owner} has {have} active feeds, the most this server allows (setting "
+                               f"max_feeds = {limit}): revoke one first")
         if record_id is not None:
             _record_name(uow, what, record_id)
         stored = uow.feeds.add(user.id, token_hash(token), what, record_id, from_days, to_days, utcnow())

@@ -6,10 +6,11 @@ from __future__ import annotations
 import hashlib
 import re
 
+import pytest
 from sqlalchemy import create_engine, text
 
 from store import db
-from tests.cli.clirun import Result, run_batch
+from tests.cli.clirun import Result, run_batch, run_cli
 
 SETUP: list[list[str]] = [
     ["init"],
@@ -99,6 +100,17 @@ def test_bad_feed_commands_are_one_line(db_url: str) -> None:
     assert "no feed 1 of bjorn's" in lines[8]
     assert "no feed 42" in lines[9]
     assert "no user 'nobody'" in lines[10]
+
+
+def test_feed_create_stops_at_max_feeds(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FOLLOWUPS_MAX_FEEDS", "1")
+    for args in SETUP[:2]:
+        assert run_cli(db_url, *args).code == 0
+    assert run_cli(db_url, "feed", "create", "anna", "--what", "tasks").code == 0
+    refused = run_cli(db_url, "feed", "create", "anna", "--what", "meetings")
+    assert refused.code == 2 and "max_feeds = 1" in refused.error_line() and refused.out == ""
+    assert run_cli(db_url, "feed", "revoke", "1").code == 0
+    assert run_cli(db_url, "feed", "create", "anna", "--what", "meetings").code == 0
 
 
 def test_feed_help() -> None:

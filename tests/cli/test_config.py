@@ -53,6 +53,7 @@ SAMPLES: dict[str, tuple[Any, Any, Any]] = {
     "max_personal_objects": (10, 20, 30),
     "public_url": ("https://a.example", "https://b.example", "https://c.example"),
     "max_feed_objects": (10, 20, 30),
+    "max_feeds": (1, 2, 3),
     "feed_cache_mb": (0, 1, 2),
     "login_cache_entries": (0, 1, 2),
     "mask_cache_entries": (0, 1, 2),

@@ -319,3 +319,32 @@ def test_a_form_token_is_an_hmac_of_the_form() -> None:
                   feeds.form_feed_token("secret", "anna", "o" * 22, "meetings", -31, 365),
                   feeds.form_feed_token("secret", "anna", "o" * 22, "meetings", -30, 366)):
         assert other != base
+
+
+def test_a_user_has_at_most_max_feeds_active_feeds(db_url: str) -> None:
+    """A logged-in user posting the form again and again makes at most ``max_feeds``
+    feeds (rows, and the page that lists them, stay bounded); a resent form of a
+    feed they have still shows it, and a revoked one makes room."""
+    server, thread, httpd = start_server(db_url, max_feeds=2)
+    add_people_to(server.engine)
+    try:
+        def make(page: requests.Response, to_days: str = "365") -> requests.Response:
+            form = {"token": token_of(page), "once": once_of(page), "what": "meetings", "from_days": "-30",
+                    "to_days": to_days}
+            return post(server, ".page/feeds", form, Origin=origin(server))
+
+        first = get(server)
+        assert make(first).status_code == 200
+        assert make(get(server)).status_code == 200
+        refused = make(get(server))
+        assert refused.status_code == 400 and "max_feeds = 2" in refused.text and 'id="feed-https"' not in refused.text
+        for _ in range(5):
+            assert make(get(server), "30").status_code == 400
+        assert len(feeds.feeds_of(server.engine, "anna", include_revoked=True)) == 2
+        assert make(first).status_code == 200  # the first form again: its feed, shown again
+        feeds.revoke(server.engine, feeds.feeds_of(server.engine, "anna")[0].id, owner="anna")
+        assert make(get(server)).status_code == 200
+        assert len(feeds.feeds_of(server.engine, "anna")) == 2
+        assert feeds.feeds_of(server.engine, "bjorn") == []
+    finally:
+        stop_server(server, thread, httpd)
