@@ -136,12 +136,16 @@ def create_many(engine: Engine, followups: list[Followup], actor: str = "system"
     resources' conflict policies apply as on any other write, the oldest
     booking keeping a resource (:func:`server.services.conflicts.settle_all`).
     A failed batch leaves the ones before it committed; :func:`create_many_in`
-    is all or nothing."""
+    is all or nothing. Then the planner's statistics of the tables the load
+    made stale are refreshed (:func:`store.db.refresh_statistics`), so the
+    store is queried as well right after a large load as an hour later."""
     done = 0
     for first in range(0, len(followups), batch):
         done += _create_batch(engine, followups[first:first + batch], actor)
         if progress:
             progress(done)
+    if done:
+        db.refresh_statistics(engine)
     return done
 
 

@@ -46,6 +46,7 @@ from server.services.directory import DbDirectory
 from server.services.errors import InvalidCalendarData, NotFound, StoreError
 from server.services.projection import MEETINGS, TASKS
 from server.services.transaction import transaction
+from store import db
 from store.calendar import member_href
 from store.domain import Followup, Kind, Source, User
 from store.uow import UnitOfWork
@@ -130,6 +131,7 @@ def import_calendar(engine: Engine, owner: str, data: bytes, progress: Callable[
     Raises InvalidCalendarData, changing nothing, when the file is not UTF-8 iCalendar as a
     whole, and NotFound when ``owner`` is not a user. ``dry_run`` decides and reports every
     object the same way but rolls every batch back. ``progress(done, total)`` after each object.
+    The statistics of tables it made stale are then refreshed (:func:`store.db.refresh_statistics`).
     """
     pieces = split_calendar(decode(data))
     with transaction(engine, write=False) as uow:
@@ -145,6 +147,8 @@ def import_calendar(engine: Engine, owner: str, data: bytes, progress: Callable[
         done += len(chunk)
         if progress is not None:
             progress(done, len(pieces))
+    if report.created and not dry_run:
+        db.refresh_statistics(engine)  # a large import leaves the planner's statistics stale
     return report
 
 
