@@ -137,11 +137,15 @@ def _session_options(given: Any) -> str:
     return f"{given} {SESSION_OPTIONS}" if given else SESSION_OPTIONS
 
 
-GROWN_SHARE = 0.1
+GROWN_SHARE = 0.5
 GROWN_PAGES = 8
 """A table's planner statistics count as stale once it has grown by more than
-``GROWN_SHARE`` of its size at its last ANALYZE, plus ``GROWN_PAGES`` pages
-(autovacuum's defaults: 10% of the table plus 50 rows)."""
+``GROWN_SHARE`` of its size at its last ANALYZE, plus ``GROWN_PAGES`` pages.
+Autovacuum's share is 10%, in the background; a load waits for this one, and
+the planner scales a table's analyzed row count by its current size anyway, so
+what a grown table lacks is mostly the first statistics. At 10%, loading
+1,000,000 follow-ups 1,000 at a time ran about 45 analyses and lost 12% of its
+rate (1,888 against 2,135 follow-ups/s at 200,000); at half, about 12."""
 
 
 def refresh_statistics(engine: Engine) -> list[str]:
