@@ -284,6 +284,33 @@ def test_get_of_a_calendar_is_radicales(calendars: LiveServer, spy: list[bool], 
     _both(calendars, spy, "GET", path, Accept_Encoding="gzip")
 
 
+@pytest.mark.parametrize("encoding", ["", "gzip"])
+def test_listings_sent_in_many_chunks_are_radicales(calendars: LiveServer, spy: list[bool], encoding: str,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """PROPFIND Depth 1 and the REPORTs are sent in chunks of the answer, never
+    joined into one string (a Depth 1 answer for 65,000 members was 20 MB of
+    text and 20 MB of bytes at once): split every 100 characters, the bytes
+    on the wire are still Radicale's, gzipped or not."""
+    monkeypatch.setattr(listing, "CHUNK", 100)
+    sent: list[int] = []
+    original = listing._chunks
+
+    def chunks(pieces: list[str]) -> Any:
+        for chunk in original(pieces):
+            sent.append(len(chunk))
+            yield chunk
+
+    monkeypatch.setattr(listing, "_chunks", chunks)
+    headers = {"Accept_Encoding": encoding} if encoding else {}
+    _both(calendars, spy, "PROPFIND", "anna/meetings/", _propfind("<D:getetag/><D:getcontenttype/>"), Depth="1",
+          **headers)
+    _both(calendars, spy, "REPORT", "anna/meetings/", _sync("", "<D:getetag/><C:calendar-data/>"), **headers)
+    _both(calendars, spy, "REPORT", "anna/meetings/", _multiget(_hrefs(calendars, "anna/meetings/")), **headers)
+    _both(calendars, spy, "REPORT", "anna/meetings/", _query("VEVENT", "<D:getetag/><C:calendar-data/>"),
+          **headers)
+    assert len(sent) > 20 and max(sent) < 100 + 4000, sent  # many chunks, each about CHUNK characters
+
+
 def test_someone_elses_calendar_and_a_login_not_yet_checked_are_radicales(calendars: LiveServer,
                                                                          spy: list[bool]) -> None:
     bjorn = calendars.dav("bjorn")
