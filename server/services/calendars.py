@@ -239,6 +239,11 @@ class Member:
         return self.modified if isinstance(self.modified, str) else http_date(self.modified)
 
 
+class Unverified(Exception):
+    """The login's password was not accepted in the last minutes: check it
+    (:func:`auth.authenticate`, outside any read) and ask again."""
+
+
 @contextmanager
 def _own(engine: Engine, login: str, password: str,
          name: str) -> Iterator[tuple[CalendarReader, Any, CollectionView] | None]:
@@ -248,8 +253,7 @@ def _own(engine: Engine, login: str, password: str,
         return
     with db.reading(engine) as conn:
         if not auth.recently_verified(conn, login, password):
-            yield None
-            return
+            raise Unverified(login)
         r = CalendarReader(conn)
         row = r.collection(login, name)
         yield None if row is None else (r, row, _collection(r.instance_id(), row))
@@ -259,9 +263,10 @@ def own_members(engine: Engine, login: str, password: str, name: str, hrefs: Ite
                 texts: bool = False) -> tuple[CollectionView, list[Member]] | None:
     """``login``'s own calendar ``name`` and its members (those at ``hrefs``
     when given), for the listings ``server.dav.listing`` answers itself; None
-    unless the password was accepted in the last minutes (never hashes here:
-    Radicale's path checks it) and the calendar exists. The owner sees every
-    object in full (no masking), so this is only ever the owner's view."""
+    unless the calendar exists. Unverified unless the password was accepted in
+    the last minutes: this never hashes, inside a read or anywhere. The owner
+    sees every object in full (no masking), so this is only ever the owner's
+    view."""
     with _own(engine, login, password, name) as found:
         if found is None:
             return None
