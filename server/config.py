@@ -274,7 +274,8 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "metavar": "N",
         "min": 0,
         "help": "logins each server process remembers as checked for five minutes (about 0.5 KB each); a login "
-                "not remembered costs one password hash (about 30 ms) on its next request",
+                "not remembered costs one password hash (about 30 ms) on its next request. As many refused "
+                "passwords are remembered for ten seconds, so one request hashes a wrong password once",
     },
     "mask_cache_entries": {
         "value": 10000,

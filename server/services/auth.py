@@ -52,6 +52,13 @@ _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 VERIFIED_SECONDS = 300.0
 VERIFIED: Lru[tuple[str, str], tuple[str, float]] = Lru(10_000)
 """Recent successful logins and until when they hold; bounded by ``login_cache_entries``."""
+REFUSED_SECONDS = 10.0
+REFUSED: Lru[tuple[str, str], float] = Lru(10_000)
+"""Passwords refused in the last seconds (the same salted key: login, password
+and the hash they were checked against), and until when: a request that our
+layer refuses goes on to Radicale, whose auth plugin asks again at once, and a
+wrong password is hashed once, not twice. Never read as an acceptance;
+bounded by ``login_cache_entries``."""
 _SALT = secrets.token_bytes(16)
 
 
@@ -152,10 +159,15 @@ def authenticate(engine: Engine, login: str, password: str) -> bool:
     if not stored:
         return False
     now = time.monotonic()
-    hit = VERIFIED.get(_verified_key(login, password, stored))
+    key = _verified_key(login, password, stored)
+    hit = VERIFIED.get(key)
     if hit is not None and hit[1] > now:
         return True
+    refused = REFUSED.get(key)
+    if refused is not None and refused > now:
+        return False
     if not _check(stored, password):
+        REFUSED.put(key, now + REFUSED_SECONDS)
         return False
     if _BACKEND.htpasswd is None and needs_rehash(stored):
         stored = _upgrade(engine, login, stored, password)

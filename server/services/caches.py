@@ -17,6 +17,7 @@ from server.services import auth, calendars, export, feeds, freebusy, privacy
 def configure(settings: Settings) -> None:
     """Bound each cache by its setting, dropping what is over the bound now."""
     auth.VERIFIED.resize(settings.login_cache_entries)
+    auth.REFUSED.resize(settings.login_cache_entries)
     privacy.MASKED.resize(settings.mask_cache_entries)
     export.NEUTRAL.resize(settings.export_cache_entries)
     calendars.OVERLAPS.resize(settings.overlap_cache_entries)

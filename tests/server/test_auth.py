@@ -72,6 +72,31 @@ def test_new_hashes_are_argon2id_with_the_current_parameters() -> None:
     assert auth.hash_password("correct horse") != stored  # salted
 
 
+def test_a_refused_password_is_hashed_once_and_never_taken_for_an_accepted_one(
+        people: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request our layer refuses goes on to Radicale, whose auth plugin asks
+    again at once: the second answer comes from the refusal just remembered.
+    A refusal is never an acceptance (the write path's ``recently_verified``),
+    the right password still logs in at once, and a new hash forgets it."""
+    checks: list[str] = []
+    original = auth._check
+
+    def counted(stored: str, password: str) -> bool:
+        checks.append(password)
+        return original(stored, password)
+
+    monkeypatch.setattr(auth, "_check", counted)
+    auth.VERIFIED.clear()
+    auth.REFUSED.clear()
+    assert not auth.authenticate(people, "anna", "wrong") and not auth.authenticate(people, "anna", "wrong")
+    assert checks == ["wrong"]
+    with people.connect() as conn:
+        assert not auth.recently_verified(conn, "anna", "wrong")
+    assert auth.authenticate(people, "anna", PASSWORD) and checks == ["wrong", PASSWORD]
+    set_hash(people, "anna", auth.hash_password("wrong"))  # "wrong" is her password now
+    assert auth.authenticate(people, "anna", "wrong") and checks == ["wrong", PASSWORD, "wrong"]
+
+
 def test_old_hashes_are_upgraded_at_the_next_login(people: Engine) -> None:
     old = scrypt_hash("s3cret")
     set_hash(people, "anna", old)
