@@ -113,28 +113,24 @@ def _create(url: str) -> Engine:
     if parsed.get_backend_name() == "postgresql":
         # hide_parameters: an error's message (logged, or answered) never
         # holds a row's values: titles, agendas, notes, password hashes.
-        engine = create_engine(url, pool_size=5, max_overflow=10, pool_pre_ping=True, hide_parameters=True,
-                               connect_args={"options": _session_options(parsed.query.get("options"))})
+        engine = create_engine(url, pool_size=5, max_overflow=10, pool_pre_ping=True, hide_parameters=True)
         _postgresql_transactions(engine)
         return engine
     raise StoreError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite:///PATH or postgresql://...")
 
 
-SESSION_OPTIONS = "-c jit=off"
-"""Set on every PostgreSQL session of ours. JIT compilation pays off for long
-analytical queries; every statement here is a short index look-up or write.
-PostgreSQL compiles a query whose *estimated* cost passes ``jit_above_cost``,
-which happens exactly when its estimates are wrong (tables filled since their
-last ANALYZE): measured at 1,000,000 follow-ups before their first ANALYZE,
-a week's free/busy spent 23 ms of its 42 ms query compiling it (75 ms a
-request; 35 ms with JIT off, 28 ms once analyzed). docs/decisions.md."""
+JIT_OFF_FROM = 110000
+"""PostgreSQL 11, the first with the ``jit`` setting (``server_version_num``)."""
 
 
-def _session_options(given: Any) -> str:
-    """The URL's own ``options`` (a search_path, say), then :data:`SESSION_OPTIONS`."""
-    if isinstance(given, tuple):
-        given = " ".join(given)
-    return f"{given} {SESSION_OPTIONS}" if given else SESSION_OPTIONS
+def _jit_off(dbapi_conn: Any) -> None:
+    """JIT off for this session of ours (see :func:`_postgresql_transactions`)."""
+    if getattr(getattr(dbapi_conn, "info", None), "server_version", 0) < JIT_OFF_FROM:
+        return
+    cursor = dbapi_conn.cursor()
+    cursor.execute("SET jit = off")
+    cursor.close()
+    dbapi_conn.commit()
 
 
 GROWN_SHARE = 0.5
@@ -210,7 +206,22 @@ def _sqlite_transactions(engine: Engine) -> None:
 
 
 def _postgresql_transactions(engine: Engine) -> None:
-    """A write transaction takes the store's write lock first (see the module)."""
+    """A write transaction takes the store's write lock first (see the module).
+
+    Every new session turns JIT off (``SET jit = off``, one statement per
+    pooled connection; a startup option would be refused by PgBouncer, which
+    takes no ``options`` unless told to). JIT compilation pays off for long
+    analytical queries; every statement here is a short index look-up or
+    write. PostgreSQL compiles a query whose *estimated* cost passes
+    ``jit_above_cost``, which happens exactly when its estimates are wrong
+    (tables filled since their last ANALYZE): measured at 1,000,000
+    follow-ups before their first ANALYZE, a week's free/busy spent 23 ms of
+    its 42 ms query compiling it (75 ms a request; 35 ms with JIT off, 28 ms
+    once analyzed). docs/decisions.md."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        _jit_off(dbapi_conn)
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
