@@ -59,6 +59,15 @@ def lines(caplog: pytest.LogCaptureFixture, count: int) -> list[logging.LogRecor
         time.sleep(0.01)
 
 
+def by_method(records: list[logging.LogRecord]) -> dict[str, logging.LogRecord]:
+    """The records by their request's method: two requests' lines come in the order
+    their responses were finished, which need not be the order they were sent (a
+    line is written after its response, on the server's thread)."""
+    found = {r.request["method"]: r for r in records}  # type: ignore[attr-defined]
+    assert len(found) == len(records), [r.getMessage() for r in records]
+    return found
+
+
 def sent(r: requests.Response) -> int:
     """The body bytes on the wire (gzip included: ``requests`` decompresses ``content``)."""
     return int(r.headers.get("Content-Length", len(r.content)))
@@ -77,7 +86,8 @@ def test_put_propfind_and_get_give_one_line_each(live: LiveServer, log: pytest.L
     assert found.status_code == 207
     got = dav.get("anna/meetings/uid-1.ics?export=1")
     assert got.status_code == 200 and SUMMARY in got.text
-    _, propfind, get = lines(log, 3)
+    logged = by_method(lines(log, 3))
+    propfind, get = logged["PROPFIND"], logged["GET"]
     assert propfind.getMessage().startswith(f'127.0.0.1 anna "PROPFIND /anna/meetings/" 207 {sent(found)} B ')
     assert get.getMessage().startswith(f'127.0.0.1 anna "GET /anna/meetings/uid-1.ics" 200 {sent(got)} B ')
     assert sent(got) > 0
@@ -99,7 +109,8 @@ def test_a_wrong_password_is_logged_with_the_login_only(live: LiveServer, log: p
     assert r.status_code == 401
     anonymous = requests.get(live.url + "anna/", timeout=30)
     assert anonymous.status_code == 401
-    propfind, put, get = lines(log, 3)
+    logged = by_method(lines(log, 3))
+    propfind, put, get = logged["PROPFIND"], logged["PUT"], logged["GET"]
     assert propfind.request["user"] == "anna" and propfind.request["status"] == 401  # type: ignore[attr-defined]
     assert put.request["user"] == "anna" and put.request["status"] == 401  # type: ignore[attr-defined]
     assert put.getMessage().startswith('127.0.0.1 anna "PUT /anna/meetings/uid-2.ics" 401 ')
@@ -114,7 +125,8 @@ def test_json_lines(live_json: LiveServer, log: pytest.LogCaptureFixture) -> Non
     assert dav.put("anna/meetings/uid-3.ics", vevent("uid-3", summary=SUMMARY)).status_code == 201
     got = dav.get("anna/meetings/uid-3.ics")
     assert got.status_code == 200
-    put, get = (json.loads(r.getMessage()) for r in lines(log, 2))
+    logged = {method: json.loads(r.getMessage()) for method, r in by_method(lines(log, 2)).items()}
+    put, get = logged["PUT"], logged["GET"]
     assert set(put) == set(get) == {"method", "path", "user", "status", "bytes", "ms", "remote"}
     assert put | {"ms": 0} == {"method": "PUT", "path": "/anna/meetings/uid-3.ics", "user": "anna", "status": 201,
                                "bytes": 0, "ms": 0, "remote": "127.0.0.1"}
