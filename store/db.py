@@ -125,7 +125,7 @@ JIT_OFF_FROM = 110000
 
 def _jit_off(dbapi_conn: Any) -> None:
     """JIT off for this session of ours (see :func:`_postgresql_transactions`)."""
-    if getattr(getattr(dbapi_conn, "info", None), "server_version", 0) < JIT_OFF_FROM:
+    if dbapi_conn.info.server_version < JIT_OFF_FROM:  # psycopg 3 (store.db.normalize_url)
         return
     cursor = dbapi_conn.cursor()
     cursor.execute("SET jit = off")

@@ -77,9 +77,8 @@ class Feeds:
     def active(self, token_hash: str) -> StoredFeed | None:
         """The feed whose token hashes to ``token_hash``, unless it was revoked: one
         query, whether the token is unknown, revoked or valid."""
-        found = self.session.execute(
-            _WITH_OWNER.where(FeedRow.token_hash == token_hash, FeedRow.revoked_at.is_(None))).first()
-        return None if found is None else _stored(*found)
+        found = self.by_token_hash(token_hash)
+        return found if found is not None and found.revoked_at is None else None
 
     def count_active(self, user_id: int) -> int:
         """How many feeds of the user are not revoked."""
