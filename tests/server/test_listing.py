@@ -24,7 +24,7 @@ from radicale import storage as radicale_storage
 from server.dav import listing
 from server.services import auth
 from store.domain import Recurrence
-from tests.server.caldav_support import XMLNS, LiveServer, crm_meeting, crm_todo, dump, ical, vevent, vtodo
+from tests.server.caldav_support import PASSWORD, XMLNS, LiveServer, crm_meeting, crm_todo, dump, ical, vevent, vtodo
 
 SKIPPED_HEADERS = {"date", "server"}
 
@@ -353,6 +353,42 @@ def test_a_login_not_checked_recently_is_checked_here_for_its_own_listing(
     spy.clear()
     refused = wrong.request(method, calendars.url + path, data=body.encode() or None, headers=headers, timeout=30)
     assert refused.status_code == 401 and spy == [False]
+
+
+def test_a_login_not_checked_recently_gets_nothing_of_another_users_calendar(
+        calendars: LiveServer, spy: list[bool], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hostile logins on anna's calendars, every login forgotten first: bjorn's own good
+    login and anna's login with a wrong password get 403 and 401, never a word of hers
+    (the private meeting's included), from every listing; each wrong password is
+    hashed once, though both our layer and Radicale's auth plugin check it."""
+    checks: list[str] = []
+    original = auth._check
+
+    def counted(stored: str, password: str) -> bool:
+        checks.append(password)
+        return original(stored, password)
+
+    monkeypatch.setattr(auth, "_check", counted)
+    requests_ = [("PROPFIND", "anna/meetings/", _propfind("<D:getetag/><D:displayname/>"), {"Depth": "1"}),
+                 ("REPORT", "anna/meetings/", _sync("", "<D:getetag/><C:calendar-data/>"), {}),
+                 ("REPORT", "anna/meetings/", _multiget(_hrefs(calendars, "anna/meetings/")), {}),
+                 ("REPORT", "anna/meetings/", _query("VEVENT", "<C:calendar-data/>"), {}),
+                 ("GET", "anna/meetings/", "", {})]
+    words = ("Doctor", "Budget", "Weekly", "Lunch", "client-1", "VEVENT", "getetag")
+    for login, password, status in (("bjorn", PASSWORD, 403), ("anna", "not her password", 401)):
+        session = requests.Session()
+        session.auth = (login, password)
+        for method, path, body, headers in requests_:
+            auth.VERIFIED.clear()
+            auth.REFUSED.clear()
+            checks.clear()
+            spy.clear()
+            r = session.request(method, calendars.url + path, data=body.encode() or None, headers=headers,
+                                timeout=30)
+            assert r.status_code == status, (login, method, r.status_code)
+            assert spy in ([], [False])  # never answered by the listing code
+            assert not any(w.encode() in r.content for w in words), (login, method, r.content[:300])
+            assert len(checks) == 1, (login, method, checks)  # one hash, whoever asks
 
 
 def test_the_occurrence_bound_is_radicales(calendars: LiveServer, spy: list[bool],
