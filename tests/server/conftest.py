@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from server.services import auth
 from tests.server.caldav_support import LiveServer, add_people, start_server, stop_server
 
 __all__ = ["LiveServer", "start_server"]
@@ -25,3 +26,20 @@ def live(db_url: str) -> Iterator[LiveServer]:
         stop_server(server, thread, httpd)
 
 
+
+
+@pytest.fixture
+def password_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every password hashed against a stored secret from now on (``auth._check``),
+    in order; the login caches start empty."""
+    checks: list[str] = []
+    original = auth._check
+
+    def counted(stored: str, password: str) -> bool:
+        checks.append(password)
+        return original(stored, password)
+
+    monkeypatch.setattr(auth, "_check", counted)
+    auth.VERIFIED.clear()
+    auth.REFUSED.clear()
+    return checks

@@ -73,21 +73,12 @@ def test_new_hashes_are_argon2id_with_the_current_parameters() -> None:
 
 
 def test_a_refused_password_is_hashed_once_and_never_taken_for_an_accepted_one(
-        people: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+        people: Engine, password_checks: list[str]) -> None:
     """A request our layer refuses goes on to Radicale, whose auth plugin asks
     again at once: the second answer comes from the refusal just remembered.
     A refusal is never an acceptance (the write path's ``recently_verified``),
     the right password still logs in at once, and a new hash forgets it."""
-    checks: list[str] = []
-    original = auth._check
-
-    def counted(stored: str, password: str) -> bool:
-        checks.append(password)
-        return original(stored, password)
-
-    monkeypatch.setattr(auth, "_check", counted)
-    auth.VERIFIED.clear()
-    auth.REFUSED.clear()
+    checks = password_checks
     assert not auth.authenticate(people, "anna", "wrong") and not auth.authenticate(people, "anna", "wrong")
     assert checks == ["wrong"]
     with people.connect() as conn:

@@ -356,19 +356,12 @@ def test_a_login_not_checked_recently_is_checked_here_for_its_own_listing(
 
 
 def test_a_login_not_checked_recently_gets_nothing_of_another_users_calendar(
-        calendars: LiveServer, spy: list[bool], monkeypatch: pytest.MonkeyPatch) -> None:
+        calendars: LiveServer, spy: list[bool], password_checks: list[str]) -> None:
     """Hostile logins on anna's calendars, every login forgotten first: bjorn's own good
     login and anna's login with a wrong password get 403 and 401, never a word of hers
     (the private meeting's included), from every listing; each wrong password is
     hashed once, though both our layer and Radicale's auth plugin check it."""
-    checks: list[str] = []
-    original = auth._check
-
-    def counted(stored: str, password: str) -> bool:
-        checks.append(password)
-        return original(stored, password)
-
-    monkeypatch.setattr(auth, "_check", counted)
+    checks = password_checks
     requests_ = [("PROPFIND", "anna/meetings/", _propfind("<D:getetag/><D:displayname/>"), {"Depth": "1"}),
                  ("REPORT", "anna/meetings/", _sync("", "<D:getetag/><C:calendar-data/>"), {}),
                  ("REPORT", "anna/meetings/", _multiget(_hrefs(calendars, "anna/meetings/")), {}),
