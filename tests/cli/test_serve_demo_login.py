@@ -9,9 +9,11 @@ password."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 from server.dav.server import DemoLogins, demo_banner
@@ -30,6 +32,20 @@ def _serve_output(url: str, tmp_path: Path) -> str:
             while "Press Ctrl+C to stop." not in out.read_text():
                 assert proc.poll() is None, out.read_text()
                 assert time.monotonic() < deadline, out.read_text()
+                time.sleep(0.1)
+            # Stopped once it serves, as an admin would: a SIGTERM in the instant a worker is
+            # forked (before it has its own signal handlers) is lost by gunicorn, whose arbiter
+            # then waits the graceful timeout (30 s) before killing the worker.
+            url = re.search(r"CalDAV URL: (\S+)", out.read_text())
+            assert url, out.read_text()
+            while True:
+                try:
+                    with urllib.request.urlopen(url[1] + ".health", timeout=5) as answer:
+                        if answer.status == 200:
+                            break
+                except OSError:
+                    pass
+                assert proc.poll() is None and time.monotonic() < deadline, out.read_text()
                 time.sleep(0.1)
         finally:
             proc.terminate()
